@@ -1,0 +1,186 @@
+"""Sealing: every stored blob is authenticated; with keys it is also encrypted.
+
+Three algorithms, one key format (url-safe base64 of 32 random bytes, what
+``Fernet.generate_key()`` prints):
+
+* ``hmac``    HMAC-SHA256 over header, store key and payload (no confidentiality).
+              Without ``ENCRYPTION_KEYS`` its keys are derived from ``SECRET_KEY``
+              and ``SECRET_KEY_FALLBACKS``.
+* ``aes-gcm`` AES-256-GCM, random 96-bit nonce, header and store key as
+              associated data.
+* ``fernet``  Fernet tokens (AES-128-CBC + HMAC-SHA256); the store key travels
+              inside the plaintext and is compared after decryption, since
+              Fernet has no associated data.
+
+Each configured key gets a one-byte id derived from its material, recorded in
+the header: the first key seals, every key opens, so keys rotate by putting a
+new key first and dropping the old one after the longest TTL.  Every failure
+is the same opaque ``InvalidValue("auth")``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from cryptography.exceptions import InvalidTag
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from ..exceptions import InvalidValue
+from .framing import HEADER_SIZE
+
+KEY_BYTES = 32
+NONCE_BYTES = 12
+MAC_BYTES = 32
+
+
+def generate_key() -> str:
+    """A new key in the ``ENCRYPTION_KEYS`` format."""
+    return base64.urlsafe_b64encode(os.urandom(KEY_BYTES)).decode()
+
+
+def decode_key(text: str) -> bytes:
+    """The 32 raw bytes of a configured key; ``ValueError`` (never echoing it) otherwise."""
+    try:
+        raw = base64.urlsafe_b64decode(text.encode() if isinstance(text, str) else text)
+    except (binascii.Error, ValueError, AttributeError):
+        raise ValueError("is not url-safe base64") from None
+    if len(raw) != KEY_BYTES:
+        raise ValueError(f"decodes to {len(raw)} bytes, expected {KEY_BYTES}")
+    return raw
+
+
+def derive(material: bytes, purpose: str) -> bytes:
+    """A 32-byte subkey of ``material`` for one purpose (HKDF-SHA256)."""
+    info = f"spotify_cache/{purpose}".encode()
+    return HKDF(algorithm=hashes.SHA256(), length=KEY_BYTES, salt=None, info=info).derive(material)
+
+
+def key_id(subkey: bytes) -> int:
+    """The one-byte id of a subkey, as written in the header."""
+    return hashlib.sha256(b"spotify_cache/key-id" + subkey).digest()[0]
+
+
+class Sealer:
+    """Base class: ``seal`` appends the body after a header; ``open`` returns the payload."""
+
+    algorithm = 0
+    name = "base"
+
+    def __init__(self, subkeys: Sequence[bytes]) -> None:
+        if not subkeys:
+            raise ValueError("needs at least one key")
+        ids = [key_id(k) for k in subkeys]
+        if len(set(ids)) != len(ids):
+            raise ValueError("two keys share a key id; generate another key")
+        self.key_id = ids[0]
+        self._by_id: dict[int, Any] = {
+            i: self._prepare(k) for i, k in zip(ids, subkeys, strict=True)
+        }
+        self._sealing: Any = self._by_id[self.key_id]
+
+    def _prepare(self, subkey: bytes) -> object:
+        return subkey
+
+    def knows(self, kid: int) -> bool:
+        return kid in self._by_id
+
+    def seal(self, header: bytes, bound_key: bytes, payload: bytes) -> bytes:
+        raise NotImplementedError
+
+    def open(self, blob: bytes, kid: int, bound_key: bytes) -> bytes:
+        raise NotImplementedError
+
+
+class HmacSealer(Sealer):
+    algorithm = 1
+    name = "hmac"
+
+    def seal(self, header: bytes, bound_key: bytes, payload: bytes) -> bytes:
+        tag = hmac.digest(self._sealing, header + bound_key + payload, "sha256")
+        return header + payload + tag
+
+    def open(self, blob: bytes, kid: int, bound_key: bytes) -> bytes:
+        if len(blob) < HEADER_SIZE + MAC_BYTES:
+            raise InvalidValue("truncated")
+        payload = blob[HEADER_SIZE:-MAC_BYTES]
+        expected = hmac.digest(self._by_id[kid], blob[:HEADER_SIZE] + bound_key + payload, "sha256")
+        if not hmac.compare_digest(expected, blob[-MAC_BYTES:]):
+            raise InvalidValue("auth")
+        return payload
+
+
+class AesGcmSealer(Sealer):
+    algorithm = 2
+    name = "aes-gcm"
+
+    def _prepare(self, subkey: bytes) -> AESGCM:
+        return AESGCM(subkey)
+
+    def seal(self, header: bytes, bound_key: bytes, payload: bytes) -> bytes:
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = self._sealing.encrypt(nonce, payload, header + bound_key)
+        return header + nonce + sealed
+
+    def open(self, blob: bytes, kid: int, bound_key: bytes) -> bytes:
+        if len(blob) < HEADER_SIZE + NONCE_BYTES + 16:
+            raise InvalidValue("truncated")
+        nonce = blob[HEADER_SIZE : HEADER_SIZE + NONCE_BYTES]
+        aead: AESGCM = self._by_id[kid]
+        try:
+            return aead.decrypt(
+                nonce, blob[HEADER_SIZE + NONCE_BYTES :], blob[:HEADER_SIZE] + bound_key
+            )
+        except InvalidTag:
+            raise InvalidValue("auth") from None
+
+
+class FernetSealer(Sealer):
+    algorithm = 3
+    name = "fernet"
+
+    def _prepare(self, subkey: bytes) -> Fernet:
+        return Fernet(base64.urlsafe_b64encode(subkey))
+
+    def seal(self, header: bytes, bound_key: bytes, payload: bytes) -> bytes:
+        token = self._sealing.encrypt(header + bound_key + payload)
+        return header + token
+
+    def open(self, blob: bytes, kid: int, bound_key: bytes) -> bytes:
+        try:
+            plain = self._by_id[kid].decrypt(blob[HEADER_SIZE:])
+        except InvalidToken:
+            raise InvalidValue("auth") from None
+        prefix = blob[:HEADER_SIZE] + bound_key
+        if not hmac.compare_digest(plain[: len(prefix)], prefix):
+            raise InvalidValue("auth")
+        return plain[len(prefix) :]
+
+
+ALGORITHMS: dict[str, type[Sealer]] = {
+    "hmac": HmacSealer,
+    "aes-gcm": AesGcmSealer,
+    "fernet": FernetSealer,
+}
+
+
+def build_sealer(algorithm: str, keys: Iterable[str], secrets: Iterable[str]) -> Sealer:
+    """The sealer for ``algorithm``: from ``keys`` when given, else (hmac only)
+    from the Django ``secrets`` (``SECRET_KEY`` then its fallbacks)."""
+    cls = ALGORITHMS[algorithm]
+    materials = [decode_key(k) for k in keys]
+    if not materials:
+        if cls is not HmacSealer:
+            raise ValueError(f"{algorithm} needs ENCRYPTION_KEYS")
+        materials = [s.encode() for s in secrets if s]
+        if not materials:
+            raise ValueError("needs ENCRYPTION_KEYS or a SECRET_KEY")
+    return cls([derive(m, cls.name) for m in materials])

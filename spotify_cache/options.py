@@ -1,0 +1,181 @@
+"""Reading a cache's ``LOCATION`` and ``OPTIONS`` into the parts the backend uses.
+
+Every mistake raises ``ImproperlyConfigured`` naming the setting; the system
+checks call the same code so they report the same problems with ids.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils.module_loading import import_string
+
+from . import conf
+from .codecs import ValueCodec, build_codec
+from .codecs.compressors import BUILTIN as COMPRESSORS
+from .codecs.compressors import Compressor
+from .codecs.sealing import ALGORITHMS, build_sealer, decode_key
+from .codecs.serializers import BUILTIN as SERIALIZERS
+from .codecs.serializers import Serializer
+from .stores import BUILTIN as STORES
+from .stores import Store
+from .strategies import resolve_strategy
+
+#: OPTIONS the backend itself reads (stores declare their own in ``option_names``).
+BACKEND_OPTIONS = frozenset(
+    {
+        "STORE",
+        "SERIALIZER",
+        "COMPRESSOR",
+        "COMPRESS_MIN_BYTES",
+        "ENCRYPTION_KEYS",
+        "ALGORITHM",
+        "MAX_VALUE_BYTES",
+    }
+)
+DEFAULTS: dict[str, Any] = {
+    "SERIALIZER": "pickle",
+    "COMPRESSOR": "zstd",
+    "COMPRESS_MIN_BYTES": 4096,
+    "MAX_VALUE_BYTES": 32 * 1024 * 1024,
+}
+REDIS_SCHEMES = ("redis://", "rediss://", "unix://")
+
+
+@dataclass(frozen=True)
+class CacheConfig:
+    store_cls: type[Store]
+    location: str | list[str]
+    options: Mapping[str, Any]
+
+
+def store_class(location: Any, options: Mapping[str, Any]) -> type[Store]:
+    """The store class ``OPTIONS["STORE"]`` names, or the one ``LOCATION`` implies."""
+    spec = options.get("STORE") or _store_from_location(location)
+    if isinstance(spec, str):
+        try:
+            spec = import_string(STORES.get(spec, spec))
+        except ImportError as exc:
+            raise ImproperlyConfigured(
+                f'OPTIONS["STORE"] {spec!r} cannot be imported: {exc}'
+            ) from exc
+    if not (isinstance(spec, type) and issubclass(spec, Store)):
+        raise ImproperlyConfigured(f'OPTIONS["STORE"] {spec!r} is not a spotify_cache Store')
+    return spec
+
+
+def _store_from_location(location: Any) -> str:
+    urls = _urls(location)
+    if not urls or urls == ["memory://"] or urls[0].startswith("memory://"):
+        return "memory"
+    if all(u.startswith(REDIS_SCHEMES) for u in urls):
+        return "redis"
+    raise ImproperlyConfigured(
+        f"LOCATION {location!r} is neither memory:// nor a redis://, rediss:// or unix:// URL; "
+        'name another store with OPTIONS["STORE"]'
+    )
+
+
+def _urls(location: Any) -> list[str]:
+    if isinstance(location, str):
+        return [u.strip() for u in location.split(",") if u.strip()] if location else []
+    if isinstance(location, Sequence):
+        return [str(u) for u in location]
+    raise ImproperlyConfigured(f"LOCATION must be a string or a list of URLs, not {location!r}")
+
+
+def read_config(location: Any, options: Mapping[str, Any]) -> CacheConfig:
+    """Validate ``LOCATION`` and ``OPTIONS`` and pick the store."""
+    store_cls = store_class(location, options)
+    unknown = set(options) - BACKEND_OPTIONS - store_cls.option_names
+    if unknown:
+        known = sorted(BACKEND_OPTIONS | store_cls.option_names)
+        raise ImproperlyConfigured(
+            f"unknown OPTIONS {sorted(unknown)} for {store_cls.__name__}; known: {known}"
+        )
+    if "STRATEGY" in options:
+        try:
+            resolve_strategy(options["STRATEGY"])
+        except ValueError as exc:
+            raise ImproperlyConfigured(f'OPTIONS["STRATEGY"]: {exc}') from exc
+    urls = _urls(location)
+    loc: str | list[str] = (urls[0] if len(urls) == 1 else urls) if urls else ""
+    return CacheConfig(store_cls, loc, options)
+
+
+def _plugin(kind: str, spec: Any, builtin: Mapping[str, type], base: type) -> Any:
+    if spec is None or isinstance(spec, base):
+        return spec
+    if isinstance(spec, str):
+        try:
+            spec = builtin[spec] if spec in builtin else import_string(spec)
+        except ImportError as exc:
+            raise ImproperlyConfigured(
+                f'OPTIONS["{kind}"] {spec!r}: use one of {sorted(builtin)} or a dotted path ({exc})'
+            ) from exc
+    if not (isinstance(spec, type) and issubclass(spec, base)):
+        raise ImproperlyConfigured(f'OPTIONS["{kind}"] {spec!r} is not a {base.__name__}')
+    try:
+        return spec()
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f'OPTIONS["{kind}"] {spec.__name__} needs a package: {exc}'
+        ) from exc
+
+
+def encryption_keys(options: Mapping[str, Any]) -> list[str]:
+    """``OPTIONS["ENCRYPTION_KEYS"]`` or ``SPOTIFY_CACHE_ENCRYPTION_KEYS``, validated."""
+    keys = options.get("ENCRYPTION_KEYS")
+    if keys is None:
+        keys = conf.get("ENCRYPTION_KEYS")
+    if isinstance(keys, str):
+        keys = [k.strip() for k in keys.split(",") if k.strip()]
+    for index, key in enumerate(keys):
+        try:
+            decode_key(key)
+        except ValueError as exc:
+            raise ImproperlyConfigured(f"ENCRYPTION_KEYS[{index}] {exc}") from None
+    return list(keys)
+
+
+def algorithm(options: Mapping[str, Any], keys: Sequence[str]) -> str:
+    """The sealing algorithm: ``OPTIONS["ALGORITHM"]``, else aes-gcm with keys, hmac without."""
+    name = str(options.get("ALGORITHM") or ("aes-gcm" if keys else "hmac")).lower()
+    if name not in ALGORITHMS:
+        raise ImproperlyConfigured(
+            f'OPTIONS["ALGORITHM"] {name!r}: use one of {sorted(ALGORITHMS)}'
+        )
+    if name != "hmac" and not keys:
+        raise ImproperlyConfigured(f'OPTIONS["ALGORITHM"] {name!r} needs ENCRYPTION_KEYS')
+    return name
+
+
+def codec(options: Mapping[str, Any]) -> ValueCodec:
+    """The value pipeline described by ``OPTIONS``."""
+    opts = {**DEFAULTS, **options}
+    serializer = _plugin("SERIALIZER", opts["SERIALIZER"], SERIALIZERS, Serializer)
+    compressor = _plugin("COMPRESSOR", opts["COMPRESSOR"], COMPRESSORS, Compressor)
+    keys = encryption_keys(options)
+    name = algorithm(options, keys)
+    secrets = _secrets() if not keys else []
+    try:
+        sealer = build_sealer(name, keys, secrets)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"ENCRYPTION_KEYS / SECRET_KEY: {exc}") from exc
+    return build_codec(
+        serializer,
+        sealer,
+        compressor,
+        compress_min_bytes=int(opts["COMPRESS_MIN_BYTES"]),
+        max_value_bytes=int(opts["MAX_VALUE_BYTES"]),
+    )
+
+
+def _secrets() -> list[str]:
+    if not settings.configured:
+        return []
+    return [settings.SECRET_KEY, *getattr(settings, "SECRET_KEY_FALLBACKS", [])]

@@ -1,0 +1,12 @@
+-- Replace a blob only if it is still the one the caller read, keeping its TTL.
+-- KEYS[1]: key   ARGV[1]: expected blob   ARGV[2]: new blob
+-- Returns 1 when replaced, 0 when the value changed meanwhile, -1 when the key is gone.
+local current = redis.call('GET', KEYS[1])
+if current == false then
+  return -1
+end
+if current ~= ARGV[1] then
+  return 0
+end
+redis.call('SET', KEYS[1], ARGV[2], 'KEEPTTL')
+return 1

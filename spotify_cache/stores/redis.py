@@ -1,0 +1,268 @@
+"""The Redis store: pooled, pipelined, Lua where a step must be atomic.
+
+``LOCATION`` is one URL (``redis://``, ``rediss://``, ``unix://``) or a list:
+the first is the primary, the rest are read replicas (reads pick one at
+random, writes and read-modify-write go to the primary).  Sync calls use
+``redis.Redis``; async calls use ``redis.asyncio`` natively, never a thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import random
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, TypeVar
+
+import redis
+import redis.asyncio as aredis
+
+from ..exceptions import StoreError, StoreUnavailable
+from . import redis_pool
+from .base import Store
+from .lua import source
+
+T = TypeVar("T")
+_BATCH = 500
+
+
+def _wrap(exc: redis.RedisError) -> StoreError:
+    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
+        return StoreUnavailable(f"redis unavailable: {type(exc).__name__}")
+    return StoreError(f"redis error: {exc}")
+
+
+def wraps_errors(func: Callable[..., T]) -> Callable[..., T]:
+    """Turn redis-py errors into ``StoreError`` once, here at the boundary."""
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return func(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise _wrap(exc) from exc
+
+    return wrapper
+
+
+def wraps_async_errors(func: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+    """The async twin of ``wraps_errors``."""
+
+    @functools.wraps(func)
+    async def wrapper(*args: Any, **kwargs: Any) -> T:
+        try:
+            return await func(*args, **kwargs)
+        except redis.RedisError as exc:
+            raise _wrap(exc) from exc
+
+    return wrapper
+
+
+def _px(ttl: float) -> int:
+    return max(1, int(ttl * 1000))
+
+
+def _touch_arg(ttl: float | None) -> str:
+    return "" if ttl is None else str(_px(ttl) if ttl > 0 else 0)
+
+
+class RedisStore(Store):
+    """Sealed blobs in Redis; one pool per process per configuration."""
+
+    option_names: ClassVar[frozenset[str]] = frozenset({*redis_pool.DEFAULTS, "CLEAR"})
+
+    def __init__(
+        self, location: str | Sequence[str], options: Mapping[str, Any], *, namespace: str = "*"
+    ) -> None:
+        urls = [location] if isinstance(location, str) else list(location)
+        super().__init__(urls[0], options, namespace=namespace)
+        self.urls = urls
+        self.flush_on_clear = options.get("CLEAR", "namespace") == "flushdb"
+        self._kwargs = redis_pool.pool_kwargs(options)
+        self._primary = redis_pool.sync_client(urls[0], self._kwargs)
+        self._replicas = [redis_pool.sync_client(u, self._kwargs) for u in urls[1:]]
+        self._cas = self._primary.register_script(source("compare_and_set"))
+        self._touch = self._primary.register_script(source("touch"))
+
+    # -- clients -----------------------------------------------------------------
+    def client(self, write: bool = True) -> redis.Redis:
+        """The raw redis-py client: the primary, or a random replica for reads."""
+        if write or not self._replicas:
+            return self._primary
+        return random.choice(self._replicas)
+
+    def async_client(self, write: bool = True) -> aredis.Redis:
+        """The raw ``redis.asyncio`` client for the running loop."""
+        url = self.urls[0] if write or len(self.urls) == 1 else random.choice(self.urls[1:])
+        return redis_pool.async_client(url, self._kwargs)
+
+    # -- sync --------------------------------------------------------------------
+    @wraps_errors
+    def get(self, key: str) -> bytes | None:
+        return self.client(write=False).get(key)  # type: ignore[return-value]
+
+    @wraps_errors
+    def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return self.client(write=False).mget(keys) if keys else []  # type: ignore[return-value]
+
+    @wraps_errors
+    def get_for_update(self, key: str) -> bytes | None:
+        return self._primary.get(key)  # type: ignore[return-value]
+
+    @wraps_errors
+    def set(self, key: str, value: bytes, ttl: float | None) -> None:
+        if ttl is not None and ttl <= 0:
+            self._primary.unlink(key)
+        else:
+            self._primary.set(key, value, px=None if ttl is None else _px(ttl))
+
+    @wraps_errors
+    def set_many(self, items: Mapping[str, bytes], ttl: float | None) -> None:
+        if not items:
+            return
+        if ttl is not None and ttl <= 0:
+            self._primary.unlink(*items)
+        elif ttl is None:
+            self._primary.mset(dict(items))
+        else:
+            pipe = self._primary.pipeline(transaction=False)
+            for key, value in items.items():
+                pipe.set(key, value, px=_px(ttl))
+            pipe.execute()
+
+    @wraps_errors
+    def add(self, key: str, value: bytes, ttl: float | None) -> bool:
+        if ttl is not None and ttl <= 0:
+            return not self._primary.exists(key)
+        return bool(self._primary.set(key, value, nx=True, px=None if ttl is None else _px(ttl)))
+
+    @wraps_errors
+    def compare_and_set(self, key: str, expected: bytes, value: bytes) -> bool:
+        return self._cas(keys=[key], args=[expected, value]) == 1
+
+    @wraps_errors
+    def touch(self, key: str, ttl: float | None) -> bool:
+        return self._touch(keys=[key], args=[_touch_arg(ttl)]) == 1
+
+    @wraps_errors
+    def delete(self, key: str) -> bool:
+        return bool(self._primary.unlink(key))
+
+    @wraps_errors
+    def delete_many(self, keys: Sequence[str]) -> int:
+        return int(self._primary.unlink(*keys)) if keys else 0  # type: ignore[arg-type]
+
+    def _check_namespace(self) -> None:
+        if not self.flush_on_clear and not self.namespace:
+            raise StoreError(
+                "clear() cannot find this cache's keys: KEY_FUNCTION does not embed the key "
+                'and version; set OPTIONS["CLEAR"] = "flushdb" to flush the whole database'
+            )
+
+    @wraps_errors
+    def clear(self) -> None:
+        self._check_namespace()
+        if self.flush_on_clear:
+            self._primary.flushdb()
+        else:
+            self.delete_matching(self.namespace)
+
+    def iter_keys(self, pattern: str) -> Iterator[str]:
+        try:
+            for key in self._primary.scan_iter(match=pattern, count=_BATCH):
+                yield key.decode() if isinstance(key, bytes) else key
+        except redis.RedisError as exc:
+            raise _wrap(exc) from exc
+
+    @wraps_errors
+    def delete_matching(self, pattern: str) -> int:
+        """Remove every key matching ``pattern`` (SCAN + UNLINK in batches, never KEYS)."""
+        removed, batch = 0, []
+        for key in self.iter_keys(pattern):
+            batch.append(key)
+            if len(batch) >= _BATCH:
+                removed += self.delete_many(batch)
+                batch = []
+        return removed + self.delete_many(batch)
+
+    @wraps_errors
+    def ttl(self, key: str) -> float | None:
+        """Seconds left: ``None`` if the key never expires, ``-2.0`` if absent."""
+        ms = self._primary.pttl(key)
+        return None if ms == -1 else (-2.0 if ms == -2 else ms / 1000)  # type: ignore[operator]
+
+    # -- async ------------------------------------------------------------------
+    @wraps_async_errors
+    async def aget(self, key: str) -> bytes | None:
+        return await self.async_client(write=False).get(key)
+
+    @wraps_async_errors
+    async def aget_many(self, keys: Sequence[str]) -> list[bytes | None]:
+        return await self.async_client(write=False).mget(keys) if keys else []
+
+    @wraps_async_errors
+    async def aget_for_update(self, key: str) -> bytes | None:
+        return await self.async_client().get(key)
+
+    @wraps_async_errors
+    async def aset(self, key: str, value: bytes, ttl: float | None) -> None:
+        client = self.async_client()
+        if ttl is not None and ttl <= 0:
+            await client.unlink(key)
+        else:
+            await client.set(key, value, px=None if ttl is None else _px(ttl))
+
+    @wraps_async_errors
+    async def aset_many(self, items: Mapping[str, bytes], ttl: float | None) -> None:
+        if not items:
+            return
+        client = self.async_client()
+        if ttl is not None and ttl <= 0:
+            await client.unlink(*items)
+        elif ttl is None:
+            await client.mset(dict(items))
+        else:
+            async with client.pipeline(transaction=False) as pipe:
+                for key, value in items.items():
+                    pipe.set(key, value, px=_px(ttl))
+                await pipe.execute()
+
+    @wraps_async_errors
+    async def aadd(self, key: str, value: bytes, ttl: float | None) -> bool:
+        client = self.async_client()
+        if ttl is not None and ttl <= 0:
+            return not await client.exists(key)
+        return bool(await client.set(key, value, nx=True, px=None if ttl is None else _px(ttl)))
+
+    @wraps_async_errors
+    async def acompare_and_set(self, key: str, expected: bytes, value: bytes) -> bool:
+        script = self.async_client().register_script(source("compare_and_set"))
+        return await script(keys=[key], args=[expected, value]) == 1
+
+    @wraps_async_errors
+    async def atouch(self, key: str, ttl: float | None) -> bool:
+        script = self.async_client().register_script(source("touch"))
+        return await script(keys=[key], args=[_touch_arg(ttl)]) == 1
+
+    @wraps_async_errors
+    async def adelete(self, key: str) -> bool:
+        return bool(await self.async_client().unlink(key))
+
+    @wraps_async_errors
+    async def adelete_many(self, keys: Sequence[str]) -> int:
+        return int(await self.async_client().unlink(*keys)) if keys else 0
+
+    @wraps_async_errors
+    async def aclear(self) -> None:
+        self._check_namespace()
+        client = self.async_client()
+        if self.flush_on_clear:
+            await client.flushdb()
+            return
+        batch: list[Any] = []
+        async for key in client.scan_iter(match=self.namespace, count=_BATCH):
+            batch.append(key)
+            if len(batch) >= _BATCH:
+                await client.unlink(*batch)
+                batch = []
+        if batch:
+            await client.unlink(*batch)
