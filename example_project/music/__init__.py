@@ -1,0 +1,1 @@
+"""The demo's music catalogue, listeners and their listening history."""

@@ -1,0 +1,11 @@
+from django.apps import AppConfig
+
+
+class MusicConfig(AppConfig):
+    name = "example_project.music"
+    label = "music"
+    verbose_name = "Music (example)"
+    default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import receivers  # noqa: F401  (connects the invalidation receivers)

@@ -1,0 +1,170 @@
+"""Settings for the example project.
+
+Runs with no services at all (SQLite and the in-process memory store); set
+``REDIS_URL`` and/or ``DATABASE_URL`` to use Redis and PostgreSQL instead::
+
+    REDIS_URL=redis://127.0.0.1:6379/0
+    DATABASE_URL=postgres://user:password@127.0.0.1:5432/spotify
+
+Outside DEBUG, ``DJANGO_SECRET_KEY`` and ``SPOTIFY_CACHE_ENCRYPTION_KEYS`` are
+required: production caches are encrypted, not merely authenticated.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+
+def env_flag(name: str, default: str) -> bool:
+    """``True`` for 1/true/yes/on (any case), ``False`` otherwise."""
+    return os.environ.get(name, default).strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str) -> list[str]:
+    """A comma-separated environment variable as a list, blanks dropped."""
+    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
+
+
+def database_from_url(url: str, base_dir: Path = BASE_DIR) -> dict[str, Any]:
+    """A ``DATABASES`` entry for a ``postgres://`` or ``sqlite://`` URL.
+
+    ``sqlite:///name.sqlite3`` is relative to the project root,
+    ``sqlite:////abs/path.sqlite3`` absolute and ``sqlite://:memory:`` in memory.
+    Query parameters of a postgres URL (``?sslmode=require``) become ``OPTIONS``.
+    """
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        name = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
+        if parts.netloc == ":memory:" or name in {"", ":memory:"}:
+            return {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(base_dir / name)}
+    if parts.scheme in {"postgres", "postgresql", "pgsql"}:
+        return {
+            "ENGINE": "django.db.backends.postgresql",
+            "NAME": unquote(parts.path.lstrip("/")),
+            "USER": unquote(parts.username or ""),
+            "PASSWORD": unquote(parts.password or ""),
+            "HOST": parts.hostname or "",
+            "PORT": str(parts.port or ""),
+            "OPTIONS": dict(parse_qsl(parts.query)),
+            "CONN_MAX_AGE": 60,
+        }
+    raise ImproperlyConfigured(
+        f"DATABASE_URL: unsupported scheme {parts.scheme!r} (use postgres:// or sqlite://)"
+    )
+
+
+DEBUG = env_flag("DJANGO_DEBUG", "1")
+
+SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured("Set DJANGO_SECRET_KEY when DJANGO_DEBUG is off.")
+    # INSECURE: a development-only default, refused above whenever DEBUG is off.
+    SECRET_KEY = "django-insecure-example-project-dev-only-do-not-deploy"
+
+# Comma separated, url-safe base64 of 32 bytes each; the first one seals.
+# Empty in DEBUG is fine: the backend then authenticates values with an HMAC
+# derived from SECRET_KEY, without encrypting them.
+SPOTIFY_CACHE_ENCRYPTION_KEYS = env_list("SPOTIFY_CACHE_ENCRYPTION_KEYS")
+if not SPOTIFY_CACHE_ENCRYPTION_KEYS and not DEBUG:
+    raise ImproperlyConfigured(
+        "Set SPOTIFY_CACHE_ENCRYPTION_KEYS when DJANGO_DEBUG is off; make a key with "
+        'python -c "from cryptography.fernet import Fernet; '
+        'print(Fernet.generate_key().decode())"'
+    )
+
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "spotify_cache",
+    "example_project.music",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "example_project.urls"
+WSGI_APPLICATION = "example_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": database_from_url(
+        os.environ.get("DATABASE_URL", "sqlite:///example_project/db.sqlite3")
+    )
+}
+
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CACHES = {
+    "default": {
+        "BACKEND": "spotify_cache.backend.SpotifyCache",
+        "LOCATION": REDIS_URL or "memory://",
+        "TIMEOUT": 300,
+        "KEY_PREFIX": "example",
+        # Redis evicts by its own maxmemory-policy; the memory store needs a bound.
+        "OPTIONS": {} if REDIS_URL else {"MAX_ENTRIES": 10000, "STRATEGY": "lru"},
+    }
+}
+
+# Sessions are read from the cache and written through to the database.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = BASE_DIR / "example_project" / "staticfiles"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "loggers": {
+        "spotify_cache": {"handlers": ["console"], "level": "WARNING"},
+        "example_project": {"handlers": ["console"], "level": "INFO"},
+    },
+}
