@@ -14,52 +14,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any
-from urllib.parse import parse_qsl, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
+from example_project.env import database_from_url, env_flag, env_list
+
 BASE_DIR = Path(__file__).resolve().parent.parent
-
-
-def env_flag(name: str, default: str) -> bool:
-    """``True`` for 1/true/yes/on (any case), ``False`` otherwise."""
-    return os.environ.get(name, default).strip().lower() in {"1", "true", "yes", "on"}
-
-
-def env_list(name: str) -> list[str]:
-    """A comma-separated environment variable as a list, blanks dropped."""
-    return [item.strip() for item in os.environ.get(name, "").split(",") if item.strip()]
-
-
-def database_from_url(url: str, base_dir: Path = BASE_DIR) -> dict[str, Any]:
-    """A ``DATABASES`` entry for a ``postgres://`` or ``sqlite://`` URL.
-
-    ``sqlite:///name.sqlite3`` is relative to the project root,
-    ``sqlite:////abs/path.sqlite3`` absolute and ``sqlite://:memory:`` in memory.
-    Query parameters of a postgres URL (``?sslmode=require``) become ``OPTIONS``.
-    """
-    parts = urlsplit(url)
-    if parts.scheme == "sqlite":
-        name = unquote(parts.path[1:] if parts.path.startswith("/") else parts.path)
-        if parts.netloc == ":memory:" or name in {"", ":memory:"}:
-            return {"ENGINE": "django.db.backends.sqlite3", "NAME": ":memory:"}
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": str(base_dir / name)}
-    if parts.scheme in {"postgres", "postgresql", "pgsql"}:
-        return {
-            "ENGINE": "django.db.backends.postgresql",
-            "NAME": unquote(parts.path.lstrip("/")),
-            "USER": unquote(parts.username or ""),
-            "PASSWORD": unquote(parts.password or ""),
-            "HOST": parts.hostname or "",
-            "PORT": str(parts.port or ""),
-            "OPTIONS": dict(parse_qsl(parts.query)),
-            "CONN_MAX_AGE": 60,
-        }
-    raise ImproperlyConfigured(
-        f"DATABASE_URL: unsupported scheme {parts.scheme!r} (use postgres:// or sqlite://)"
-    )
-
 
 DEBUG = env_flag("DJANGO_DEBUG", "1")
 
@@ -124,7 +84,7 @@ TEMPLATES = [
 
 DATABASES = {
     "default": database_from_url(
-        os.environ.get("DATABASE_URL", "sqlite:///example_project/db.sqlite3")
+        os.environ.get("DATABASE_URL", "sqlite:///example_project/db.sqlite3"), BASE_DIR
     )
 }
 
