@@ -26,11 +26,12 @@ def _our_caches() -> dict[str, dict[str, Any]]:
 
 
 def _error_id(message: str) -> str:
-    if "ENCRYPTION_KEYS[" in message:
+    # Every ImproperlyConfigured from ``options`` starts with the setting it names.
+    if message.startswith(("ENCRYPTION_KEYS[", "ENCRYPTION_KEYS /")):
         return "spotify_cache.E001"
-    if "STRATEGY" in message:
+    if message.startswith('OPTIONS["STRATEGY"]'):
         return "spotify_cache.E002"
-    if any(word in message for word in ("SERIALIZER", "COMPRESSOR", "ALGORITHM")):
+    if message.startswith(('OPTIONS["SERIALIZER"]', 'OPTIONS["COMPRESSOR"]', 'OPTIONS["ALGORITHM"]')):
         return "spotify_cache.E003"
     return "spotify_cache.E004"
 

@@ -51,9 +51,11 @@ class MemoryStore(Store):
 
     @classmethod
     def open(cls, location: str, options: Mapping[str, Any], *, namespace: str = "*") -> Store:
-        """Caches with the same LOCATION, options and key namespace share one store,
-        as ``LocMemCache`` instances with the same LOCATION share one dict."""
-        ident = (location, namespace, tuple(sorted((k, repr(v)) for k, v in options.items())))
+        """Caches with the same LOCATION, key namespace and store options (the
+        codec options do not matter) share one store, as ``LocMemCache``
+        instances with the same LOCATION share one dict."""
+        mine = sorted((k, repr(v)) for k, v in options.items() if k in cls.option_names)
+        ident = (location, namespace, tuple(mine))
         with _shared_lock:
             store = _shared.get(ident)
             if store is None:

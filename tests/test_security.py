@@ -1,0 +1,202 @@
+"""Every stored value is authenticated; with keys it is encrypted; nothing
+unauthenticated is ever unpickled.  Run on the memory store and on Redis."""
+
+from __future__ import annotations
+
+import logging
+import os
+import pickle
+from pathlib import Path
+
+import pytest
+
+from spotify_cache.codecs.framing import FORMAT_VERSION
+from spotify_cache.codecs.sealing import generate_key
+from spotify_cache.signals import value_rejected
+from tests.helpers import Collector, make_cache
+
+K1, K2 = generate_key(), generate_key()
+SECRET = "listener-123-secret-payload"
+
+
+@pytest.fixture(params=["memory", "redis"])
+def location(request: pytest.FixtureRequest) -> str:
+    if request.param == "memory":
+        return f"memory://security-{os.urandom(4).hex()}"
+    return request.getfixturevalue("redis_url")
+
+
+def raw_write(cache, key: str, blob: bytes) -> None:
+    cache.store.set(cache.make_key(key), blob, None)
+
+
+def raw_read(cache, key: str) -> bytes:
+    return cache.store.get(cache.make_key(key))
+
+
+@pytest.mark.parametrize("algorithm", ["aes-gcm", "fernet"])
+def test_values_are_ciphertext_at_rest(location: str, algorithm: str) -> None:
+    cache = make_cache(location, ENCRYPTION_KEYS=[K1], ALGORITHM=algorithm)
+    cache.set("user", {"note": SECRET})
+    blob = raw_read(cache, "user")
+    assert SECRET.encode() not in blob
+    assert b"note" not in blob
+    assert cache.get("user") == {"note": SECRET}
+
+
+def test_hmac_mode_authenticates_but_does_not_hide(location: str) -> None:
+    cache = make_cache(location)
+    cache.set("user", SECRET)
+    assert SECRET.encode() in raw_read(cache, "user")
+    assert cache.get("user") == SECRET
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"ENCRYPTION_KEYS": [K1]}, {"ENCRYPTION_KEYS": [K1], "ALGORITHM": "fernet"}]
+)
+def test_foreign_plain_integer_reads_as_miss(location: str, options: dict) -> None:
+    cache = make_cache(location, **options)
+    raw_write(cache, "counter", b"42")
+    with Collector(value_rejected) as seen:
+        assert cache.get("counter", "default") == "default"
+        assert cache.has_key("counter") is False
+        with pytest.raises(ValueError, match="not found"):
+            cache.incr("counter")
+    assert seen.reasons == ["truncated"] * 3  # two bytes cannot even hold a header
+    assert cache.rejections["truncated"] >= 3
+    raw_write(cache, "counter", b"1234567890")
+    assert cache.get("counter", "default") == "default"
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"ENCRYPTION_KEYS": [K1]}, {"ENCRYPTION_KEYS": [K1], "ALGORITHM": "fernet"}]
+)
+def test_tampered_value_reads_as_miss(location: str, options: dict) -> None:
+    cache = make_cache(location, **options)
+    cache.set("k", "value")
+    blob = bytearray(raw_read(cache, "k"))
+    blob[len(blob) // 2] ^= 0x01
+    raw_write(cache, "k", bytes(blob))
+    with Collector(value_rejected) as seen:
+        assert cache.get("k") is None
+    assert seen.reasons == ["auth"]
+
+
+@pytest.mark.parametrize(
+    "options", [{}, {"ENCRYPTION_KEYS": [K1]}, {"ENCRYPTION_KEYS": [K1], "ALGORITHM": "fernet"}]
+)
+def test_value_swapped_to_another_key_reads_as_miss(location: str, options: dict) -> None:
+    cache = make_cache(location, **options)
+    cache.set("alice", "alice's data")
+    raw_write(cache, "bob", raw_read(cache, "alice"))
+    with Collector(value_rejected) as seen:
+        assert cache.get("bob") is None
+        assert cache.get_many(["alice", "bob"]) == {"alice": "alice's data"}
+    assert seen.reasons == ["auth", "auth"]
+
+
+def test_counter_is_sealed_too(location: str) -> None:
+    cache = make_cache(location, ENCRYPTION_KEYS=[K1])
+    cache.set("plays", 41)
+    assert cache.incr("plays") == 42
+    assert b"42" not in raw_read(cache, "plays")[3:]  # not a raw integer INCRBY could touch
+    raw_write(cache, "plays", raw_read(cache, "plays")[:-1])
+    with pytest.raises(ValueError):
+        cache.incr("plays")
+
+
+def test_truncated_and_unknown_frames(location: str) -> None:
+    cache = make_cache(location, ENCRYPTION_KEYS=[K1])
+    cache.set("k", "v")
+    good = raw_read(cache, "k")
+    cases = {
+        "truncated": good[:2],
+        "version": bytes([FORMAT_VERSION + 1]) + good[1:],
+        "key_id": good[:2] + bytes([(good[2] + 1) % 256]) + good[3:],
+        "algorithm": good[:1] + bytes([good[1] ^ 0x60]) + good[2:],
+    }
+    for reason, blob in cases.items():
+        raw_write(cache, "k", blob)
+        with Collector(value_rejected) as seen:
+            assert cache.get("k", "miss") == "miss"
+        assert seen.reasons == [reason], reason
+
+
+def test_nothing_is_unpickled_before_authentication(location: str, tmp_path: Path) -> None:
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (marker.write_text, ("code ran",))
+
+    cache = make_cache(location)
+    cache.set("k", "v")
+    header = raw_read(cache, "k")[:3]  # a valid header: the attacker can read one
+    forged = header + pickle.dumps(Exploit()) + b"\x00" * 32
+    raw_write(cache, "k", forged)
+    assert cache.get("k") is None
+    assert not marker.exists()
+
+
+def test_oversized_values(location: str) -> None:
+    cache = make_cache(location, MAX_VALUE_BYTES=1000, COMPRESSOR=None)
+    with pytest.raises(ValueError, match="MAX_VALUE_BYTES"):
+        cache.set("big", "x" * 2000)
+    assert cache.get("big") is None
+    big = make_cache(location, COMPRESSOR=None)
+    big.set("big", "x" * 5000)
+    raw_write(cache, "big", raw_read(big, "big"))
+    with Collector(value_rejected) as seen:
+        assert cache.get("big") is None
+    assert seen.reasons == ["too_large"]
+
+
+def test_decompression_bomb_is_refused(location: str) -> None:
+    writer = make_cache(location, COMPRESS_MIN_BYTES=10)
+    writer.set("bomb", b"\x00" * 5_000_000)
+    assert len(raw_read(writer, "bomb")) < 10_000
+    reader = make_cache(location, MAX_VALUE_BYTES=100_000)
+    with Collector(value_rejected) as seen:
+        assert reader.get("bomb") is None
+    assert seen.reasons == ["too_large"]
+
+
+def test_key_rotation(location: str) -> None:
+    old = make_cache(location, ENCRYPTION_KEYS=[K1])
+    old.set("k", "sealed with K1")
+    rotating = make_cache(location, ENCRYPTION_KEYS=[K2, K1])
+    assert rotating.get("k") == "sealed with K1"
+    rotating.set("k2", "sealed with K2")
+    assert old.get("k2") is None  # K1 alone cannot open K2's blobs
+    retired = make_cache(location, ENCRYPTION_KEYS=[K2])
+    assert retired.get("k2") == "sealed with K2"
+    assert retired.get("k") is None
+
+
+def test_secret_key_fallbacks_rotate_hmac(location: str, settings) -> None:
+    settings.SECRET_KEY = "old-secret"
+    make_cache(location).set("k", "under old secret")
+    settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "new-secret", ["old-secret"]
+    assert make_cache(location).get("k") == "under old secret"
+    settings.SECRET_KEY_FALLBACKS = []
+    assert make_cache(location).get("k") is None
+
+
+def test_logs_carry_no_values_or_secrets(location: str, caplog: pytest.LogCaptureFixture) -> None:
+    cache = make_cache(location, ENCRYPTION_KEYS=[K1])
+    cache.set("k", SECRET)
+    blob = bytearray(raw_read(cache, "k"))
+    blob[-1] ^= 1
+    raw_write(cache, "k", bytes(blob))
+    with caplog.at_level(logging.DEBUG):
+        cache.get("k")
+    text = caplog.text + " ".join(str(r.__dict__) for r in caplog.records)
+    assert "rejected" in caplog.text
+    assert SECRET not in text and K1 not in text
+
+
+def test_json_and_msgpack_serializers_round_trip(location: str) -> None:
+    for name in ("json", "msgpack"):
+        cache = make_cache(location, SERIALIZER=name, ENCRYPTION_KEYS=[K1])
+        cache.set("k", {"tracks": [1, 2, 3], "name": "ünïcode"})
+        assert cache.get("k") == {"tracks": [1, 2, 3], "name": "ünïcode"}
