@@ -38,6 +38,8 @@ RECOMMENDATIONS_DEPTH = 20
 CHART_DEPTH = 50
 NEIGHBOURS = 50
 
+ACTIVE_LISTENERS_KEY = "spotify:listeners:active"
+
 _MISSING = object()
 
 
@@ -168,6 +170,23 @@ def global_chart(country: str | None = None, limit: int = CHART_DEPTH) -> Cached
     return Cached(result.value[:limit], result.hit, result.elapsed_ms)
 
 
+def active_listeners(limit: int = 10) -> Cached:
+    """The listeners with the most plays."""
+
+    def compute() -> list[dict[str, Any]]:
+        rows = (
+            ListeningEvent.objects.values("listener_id")
+            .annotate(
+                username=F("listener__username"), country=F("listener__country"), plays=Count("id")
+            )
+            .order_by("-plays", "listener_id")[:CHART_DEPTH]
+        )
+        return list(rows)
+
+    result = _through_cache(ACTIVE_LISTENERS_KEY, CHART_TTL, compute)
+    return Cached(result.value[:limit], result.hit, result.elapsed_ms)
+
+
 def artist_stats(artist_id: int) -> Cached:
     """Catalogue and listening statistics of one artist, through the ``CacheManager`` facade.
 
@@ -242,7 +261,7 @@ def forget_all(
     countries: Iterable[str],
 ) -> None:
     """Drop every cached result for these ids and countries (after reseeding)."""
-    keys = [chart_key(None)] + [chart_key(country) for country in countries]
+    keys = [ACTIVE_LISTENERS_KEY, chart_key(None)] + [chart_key(c) for c in countries]
     keys += [playlist_key(playlist_id) for playlist_id in playlist_ids]
     for listener_id in listener_ids:
         keys += [top_tracks_key(listener_id), recommendations_key(listener_id)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import Count
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 
@@ -13,12 +12,11 @@ from .models import Artist, Listener, Playlist
 def home(request: HttpRequest) -> HttpResponse:
     country = request.GET.get("country", "").upper()[:2] or None
     countries = Listener.objects.order_by("country").values_list("country", flat=True).distinct()
-    listeners = Listener.objects.annotate(plays=Count("events")).order_by("-plays", "pk")[:10]
     context = {
         "chart": services.global_chart(country, limit=20),
         "country": country,
         "countries": countries,
-        "listeners": listeners,
+        "listeners": services.active_listeners(),
     }
     return render(request, "music/home.html", context)
 

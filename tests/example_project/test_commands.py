@@ -146,3 +146,11 @@ def test_demo_prints_a_generated_password_once(monkeypatch):
     out = run("demo", no_serve=True)
     password = re.search(r"Created superuser admin, password: (\S+)", out).group(1)
     assert get_user_model().objects.get(username="admin").check_password(password)
+
+
+@pytest.mark.django_db
+def test_seed_demo_rejects_negative_sizes_before_touching_data(demo):
+    before = ListeningEvent.objects.count()
+    with pytest.raises(CommandError, match="negative"):
+        run("seed_demo", events=-1, force=True)
+    assert ListeningEvent.objects.count() == before

@@ -28,6 +28,7 @@ def _calls(listener_id: int) -> dict[str, object]:
         "global_chart": lambda: services.global_chart(),
         "country_chart": lambda: services.global_chart(country),
         "playlist_tracks": lambda: services.playlist_tracks(playlist_id),
+        "active_listeners": lambda: services.active_listeners(),
     }
 
 
@@ -40,6 +41,7 @@ def _calls(listener_id: int) -> dict[str, object]:
         "global_chart",
         "country_chart",
         "playlist_tracks",
+        "active_listeners",
     ],
 )
 def test_second_call_is_a_hit_without_queries(name, busiest_listener_id, django_assert_num_queries):

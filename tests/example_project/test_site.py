@@ -3,6 +3,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django.db.models import Count
 from django.urls import reverse
 from django.utils.html import escape
 
@@ -98,3 +99,10 @@ def test_admin_changelists_render(admin_client, demo, model):
     url = reverse(f"admin:music_{model._meta.model_name}_changelist")
     assert admin_client.get(url).status_code == 200
     assert admin_client.get(url, {"q": "a"}).status_code == 200
+
+
+def test_home_links_the_most_active_listener(client, demo):
+    busiest = Listener.objects.annotate(plays=Count("events")).order_by("-plays", "pk").first()
+    html = client.get(reverse("music:home")).content.decode()
+    assert reverse("music:listener", args=[busiest.pk]) in html
+    assert f"{busiest.plays} plays" in html

@@ -1,6 +1,7 @@
+from dataclasses import astuple, fields
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from ...demo_data import SeedSizes, clear_demo_data, has_demo_data, seed
 
@@ -18,12 +19,14 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args: Any, **options: Any) -> None:
+        sizes = SeedSizes(**{field.name: options[field.name] for field in fields(SeedSizes)})
+        if min(astuple(sizes)) < 0:
+            raise CommandError("sizes cannot be negative")
         if has_demo_data():
             if not options["force"]:
                 self.stdout.write("Demo data already present; use --force to seed again.")
                 return
             clear_demo_data()
-        sizes = SeedSizes(**{name: options[name] for name in SeedSizes.__dataclass_fields__})
         counts = seed(sizes, seed=options["seed"])
         summary = ", ".join(f"{count} {name}" for name, count in counts.items())
         self.stdout.write(self.style.SUCCESS(f"Seeded {summary} (seed {options['seed']})."))
