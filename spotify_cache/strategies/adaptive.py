@@ -2,7 +2,7 @@
 
 Layout (sizes are entries, or bytes when ``weighted``)::
 
-    new keys -> [ window LRU ] --candidate--> duel --winner--> [ probation | protected ]  (main, SLRU)
+    new keys -> [window LRU] --candidate--> duel --winner--> [probation | protected]  (main)
                                                 ^ victim: probation's LRU entry
 
 * The **window** is a small LRU that every new key enters; it absorbs bursts of
@@ -17,19 +17,29 @@ Layout (sizes are entries, or bytes when ``weighted``)::
 
 What the best window size is depends on the workload: ~1% for frequency-biased
 traffic (search, databases), most of the cache for recency-biased traffic (job
-queues, loops over a moving set).  The policy learns it online by hill climbing
-on the observed hit ratio: after each sample of requests it moves the window
-boundary one step in the direction that last improved the hit ratio, reverses
-when the hit ratio drops, shrinks the step as it converges and restarts with a
-big step when the hit ratio jumps (the workload changed).  The "model" is a
-one-parameter policy tuned by gradient-free online search; it runs once per
-sample (thousands of requests), never per lookup, and costs O(step) entries
-moved, so every hook stays O(1) amortized with a few dict operations.
+queues, loops over a moving set).  The policy learns it online from two signals:
+
+* **Hill climbing on the hit ratio** (Caffeine's adaptive W-TinyLFU): after each
+  sample of requests the window boundary moves one step in the direction that
+  last improved the hit ratio, reverses when the hit ratio drops, shrinks the
+  step as it settles and restarts with a full step when the hit ratio jumps.
+* **Regret from ghosts** (as in ARC and LeCaR): the keys each region recently
+  evicted are remembered without values; a miss on one of them is a mistake
+  that a larger share for that region would have avoided, and nudges the
+  boundary that way at once.  Hit-ratio samples are slow and confounded by
+  workload phases; ghost hits are immediate but biased toward the window, so
+  they only get a small gain (``ghost_gain``) next to the climber.
+
+This learning never runs per lookup as a model evaluation: the climber runs
+once per sample (thousands of requests) and moves O(step) entries; a ghost hit
+costs one dict deletion and a float update.  Every hook is O(1) amortized with
+a few dict operations, in pure Python.
 
 Parameters (keyword arguments of the constructor, see ``docs/strategies.md``):
 ``window`` initial window share, ``protected`` protected share of main,
-``step`` initial climbing step as a share of capacity, ``sample`` requests per
-climbing sample as a multiple of the capacity in entries.
+``step`` initial climbing step as a share of capacity (0 disables climbing),
+``sample`` requests per climbing sample as a multiple of the capacity in
+entries, ``ghost_gain`` entries moved per ghost hit (0 disables it).
 """
 
 from __future__ import annotations
@@ -82,12 +92,14 @@ class AdaptiveStrategy(Strategy):
         protected: float = 0.8,
         step: float = 0.0625,
         sample: float = 10.0,
+        ghost_gain: float = 0.1,
     ) -> None:
         super().__init__(capacity, weighted=weighted)
         self.initial_window = window
         self.protected_share = protected
         self.step_share = step
         self.sample_factor = sample
+        self.ghost_gain = ghost_gain
         self.clear()
 
     # -- hooks -------------------------------------------------------------
@@ -95,6 +107,10 @@ class AdaptiveStrategy(Strategy):
     def record_miss(self, key: Hashable) -> None:
         self._sketch.increment(key)
         self._misses += 1
+        if key in self._window_ghost:
+            self._regret(key, self._window_ghost, self._main_ghost, 1.0)
+        elif key in self._main_ghost:
+            self._regret(key, self._main_ghost, self._window_ghost, -1.0)
         if self._hits + self._misses >= self._sample_size:
             self._climb()
 
@@ -138,6 +154,9 @@ class AdaptiveStrategy(Strategy):
         self._window = _Segment()
         self._probation = _Segment()
         self._protected = _Segment()
+        self._window_ghost: OrderedDict[Hashable, None] = OrderedDict()
+        self._main_ghost: OrderedDict[Hashable, None] = OrderedDict()
+        self._ghost_limit = self._entries_hint()
         self._sketch = FrequencyCounter(SKETCH_FACTOR * self._entries_hint())
         self._resize_regions(self.initial_window * self.capacity)
         self._step = self.step_share * self.capacity
@@ -165,6 +184,7 @@ class AdaptiveStrategy(Strategy):
             self._probation.add(candidate, self._window.take(candidate))
             return rival
         self._window.take(candidate)
+        self._remember(self._window_ghost, candidate, len(self._window))
         return candidate
 
     def _evict_main(self) -> Hashable:
@@ -174,6 +194,7 @@ class AdaptiveStrategy(Strategy):
                 raise KeyError("victim() on an empty AdaptiveStrategy")
             rival = self._window.oldest()
             self._window.take(rival)
+            self._remember(self._window_ghost, rival, len(self._window))
             return rival
         self._drop_main(rival)
         return rival
@@ -190,6 +211,33 @@ class AdaptiveStrategy(Strategy):
             self._probation.take(key)
         else:
             self._protected.take(key)
+        self._remember(self._main_ghost, key, len(self._probation) + len(self._protected))
+
+    def _remember(self, ghost: OrderedDict[Hashable, None], key: Hashable, resident: int) -> None:
+        """Keep ``key`` as a ghost of a region holding ``resident`` entries.
+
+        A region's ghost is as deep as the rest of the cache: a ghost hit then
+        means the key would have been a hit had that region had all of it.
+        """
+        ghost[key] = None
+        while len(ghost) > max(1, self._ghost_limit - resident):
+            ghost.popitem(last=False)
+
+    def _regret(
+        self,
+        key: Hashable,
+        ghost: OrderedDict[Hashable, None],
+        other: OrderedDict[Hashable, None],
+        sign: float,
+    ) -> None:
+        """A recently evicted key came back: move the boundary toward the region that
+        would have kept it, by more when that region's ghost is the rarer one (as ARC)."""
+        del ghost[key]
+        if not self.ghost_gain:
+            return
+        entries = max(1.0, len(other) / (len(ghost) + 1))
+        unit = self.capacity / max(1, len(self)) if self.weighted else 1.0
+        self._resize_regions(self._window_max + sign * self.ghost_gain * entries * unit)
 
     # -- movement between regions ------------------------------------------------
 
@@ -263,3 +311,4 @@ class AdaptiveStrategy(Strategy):
             entries = self._entries_hint()
             self._sample_size = max(64, int(self.sample_factor * entries))
             self._sketch.sample_size = max(16, SKETCH_FACTOR * entries)
+            self._ghost_limit = entries
