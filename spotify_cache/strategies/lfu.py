@@ -18,6 +18,8 @@ from collections.abc import Hashable
 
 from .base import Strategy
 
+_NOTHING = object()
+
 #: Accesses between two halvings, as a multiple of the capacity (in entries).
 AGING_FACTOR = 8
 
@@ -33,6 +35,7 @@ class LFUStrategy(Strategy):
     _min: int
     _clock: int
     _since_aging: int
+    _newest: Hashable
 
     def __init__(
         self, capacity: int, *, weighted: bool = False, aging_period: int | None = None
@@ -49,6 +52,7 @@ class LFUStrategy(Strategy):
         self._tick()
 
     def on_insert(self, key: Hashable, size: int) -> None:
+        self._newest = key
         self._count[key] = 1
         self._bucket(1)[key] = self._clock
         self._min = 1
@@ -62,7 +66,8 @@ class LFUStrategy(Strategy):
     def victim(self) -> Hashable:
         if not self._count:
             raise KeyError("victim() on an empty LFUStrategy")
-        key = next(iter(self._buckets[self._min]))
+        key = self._least_frequent()
+        self._newest = _NOTHING
         self.on_remove(key)
         return key
 
@@ -72,9 +77,26 @@ class LFUStrategy(Strategy):
         self._min = 0
         self._clock = 0
         self._since_aging = 0
+        self._newest = _NOTHING
 
     def __len__(self) -> int:
         return len(self._count)
+
+    def _least_frequent(self) -> Hashable:
+        """The oldest key of the lowest bucket, never the key inserted just now.
+
+        A new key always has the lowest count; evicting it at once would make
+        LFU refuse every newcomer once the cache holds anything reused.  Like
+        the usual evict-then-insert LFU, the newcomer gets a chance instead.
+        """
+        bucket = iter(self._buckets[self._min])
+        key = next(bucket)
+        if key != self._newest or len(self._count) == 1:
+            return key
+        following = next(bucket, _NOTHING)
+        if following is not _NOTHING:
+            return following
+        return next(iter(self._buckets[min(c for c in self._buckets if c != self._min)]))
 
     def frequency(self, key: Hashable) -> int:
         """The aged access count of a tracked ``key`` (0 when untracked)."""
