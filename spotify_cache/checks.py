@@ -31,7 +31,9 @@ def _error_id(message: str) -> str:
         return "spotify_cache.E001"
     if message.startswith('OPTIONS["STRATEGY"]'):
         return "spotify_cache.E002"
-    if message.startswith(('OPTIONS["SERIALIZER"]', 'OPTIONS["COMPRESSOR"]', 'OPTIONS["ALGORITHM"]')):
+    if message.startswith(
+        ('OPTIONS["SERIALIZER"]', 'OPTIONS["COMPRESSOR"]', 'OPTIONS["ALGORITHM"]')
+    ):
         return "spotify_cache.E003"
     return "spotify_cache.E004"
 

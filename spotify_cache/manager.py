@@ -89,7 +89,7 @@ class CacheManager:
         return self.cache.get_many(keys)
 
     def set_many(self, data: Mapping[str, Any], ttl: float | None = DEFAULT_TIMEOUT) -> None:
-        self.cache.set_many(data, ttl)
+        self.cache.set_many(dict(data), ttl)
 
     def get_or_set(
         self, key: str, default: Callable[[], Any] | Any, ttl: float | None = DEFAULT_TIMEOUT

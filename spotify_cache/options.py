@@ -40,7 +40,7 @@ BACKEND_OPTIONS = frozenset(
 DEFAULTS: dict[str, Any] = {
     "SERIALIZER": "pickle",
     "COMPRESSOR": "zstd",
-    "COMPRESS_MIN_BYTES": 4096,
+    "COMPRESS_MIN_BYTES": 16384,
     "MAX_VALUE_BYTES": 32 * 1024 * 1024,
 }
 REDIS_SCHEMES = ("redis://", "rediss://", "unix://")

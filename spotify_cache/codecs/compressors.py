@@ -49,7 +49,8 @@ class ZstdCompressor(Compressor):
     id = 2
     name = "zstd"
 
-    def __init__(self, level: int = 3) -> None:
+    def __init__(self, level: int = 1) -> None:
+        # Level 1: within 2% of level 3's ratio on pickled result sets, 25% faster.
         import zstandard
 
         self._zstd = zstandard

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..exceptions import InvalidValue
 from .compressors import Compressor
-from .framing import bind_key, pack_header, unpack_header
+from .framing import FORMAT_VERSION, HEADER_SIZE, bind_key, pack_header
 from .sealing import Sealer
 from .serializers import Serializer
 
@@ -37,6 +37,7 @@ class ValueCodec:
         self.max_value_bytes = max_value_bytes
         self._serializers = {serializer.id: serializer, **(extra_serializers or {})}
         self._compressors = {compressor.id: compressor} if compressor else {}
+        self._max_blob = sealer.sealed_size_limit(max_value_bytes)
         self._plain_header = pack_header(serializer.id, 0, sealer.algorithm, sealer.key_id)
 
     def encode(self, store_key: str, value: Any) -> bytes:
@@ -54,17 +55,22 @@ class ValueCodec:
 
     def decode(self, store_key: str, blob: bytes) -> Any:
         """The value sealed in ``blob`` for ``store_key``; ``InvalidValue`` if refused."""
-        if len(blob) > self.max_value_bytes + 256:
+        # The header (see ``framing``) is read inline: this is the hottest path.
+        if len(blob) < HEADER_SIZE:
+            raise InvalidValue("truncated")
+        if len(blob) > self._max_blob:
             raise InvalidValue("too_large")
-        header = unpack_header(blob)
-        if header.algorithm != self.sealer.algorithm:
+        version, flags, key_id = blob[0], blob[1], blob[2]
+        if version != FORMAT_VERSION or flags & 0x80:
+            raise InvalidValue("version")
+        if flags >> 5 != self.sealer.algorithm:
             raise InvalidValue("algorithm")
-        if not self.sealer.knows(header.key_id):
+        if not self.sealer.knows(key_id):
             raise InvalidValue("key_id")
-        payload = self.sealer.open(blob, header.key_id, bind_key(store_key))
-        if header.compressor:
-            payload = self._inflate(header.compressor, payload)
-        return self._deserialize(header.serializer, payload)
+        payload = self.sealer.open(blob, key_id, bind_key(store_key))
+        if flags & 0x18:
+            payload = self._inflate((flags >> 3) & 0x03, payload)
+        return self._deserialize(flags & 0x07, payload)
 
     def _compress(self, header: bytes, payload: bytes) -> tuple[bytes, bytes]:
         assert self.compressor is not None

@@ -37,10 +37,12 @@ class Store(ABC):
         self.namespace = namespace
 
     @classmethod
-    def open(cls, location: str, options: Mapping[str, Any], *, namespace: str = "*") -> Store:
+    def open(
+        cls, location: str | list[str], options: Mapping[str, Any], *, namespace: str = "*"
+    ) -> Store:
         """The store for this configuration; stores that share state across
         backend instances (one per thread in Django) override this."""
-        return cls(location, options, namespace=namespace)
+        return cls(location, options, namespace=namespace)  # type: ignore[arg-type]
 
     # -- reads ---------------------------------------------------------------
     @abstractmethod

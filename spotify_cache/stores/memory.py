@@ -50,7 +50,9 @@ class MemoryStore(Store):
         self._lock = threading.Lock()
 
     @classmethod
-    def open(cls, location: str, options: Mapping[str, Any], *, namespace: str = "*") -> Store:
+    def open(
+        cls, location: str | list[str], options: Mapping[str, Any], *, namespace: str = "*"
+    ) -> Store:
         """Caches with the same LOCATION, key namespace and store options (the
         codec options do not matter) share one store, as ``LocMemCache``
         instances with the same LOCATION share one dict."""
@@ -59,7 +61,7 @@ class MemoryStore(Store):
         with _shared_lock:
             store = _shared.get(ident)
             if store is None:
-                store = _shared[ident] = cls(location, options, namespace=namespace)
+                store = _shared[ident] = cls(str(location), options, namespace=namespace)
             return store
 
     # -- reads ---------------------------------------------------------------

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import functools
 import random
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, TypeVar
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from typing import Any, ClassVar, ParamSpec, TypeVar
 
 import redis
 import redis.asyncio as aredis
@@ -22,6 +22,7 @@ from .base import Store
 from .lua import source
 
 T = TypeVar("T")
+P = ParamSpec("P")
 _BATCH = 500
 
 
@@ -31,11 +32,11 @@ def _wrap(exc: redis.RedisError) -> StoreError:
     return StoreError(f"redis error: {exc}")
 
 
-def wraps_errors(func: Callable[..., T]) -> Callable[..., T]:
+def wraps_errors(func: Callable[P, T]) -> Callable[P, T]:
     """Turn redis-py errors into ``StoreError`` once, here at the boundary."""
 
     @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> T:
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return func(*args, **kwargs)
         except redis.RedisError as exc:
@@ -44,11 +45,13 @@ def wraps_errors(func: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
-def wraps_async_errors(func: Callable[..., Awaitable[T]]) -> Callable[..., Awaitable[T]]:
+def wraps_async_errors(
+    func: Callable[P, Coroutine[Any, Any, T]],
+) -> Callable[P, Coroutine[Any, Any, T]]:
     """The async twin of ``wraps_errors``."""
 
     @functools.wraps(func)
-    async def wrapper(*args: Any, **kwargs: Any) -> T:
+    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
         try:
             return await func(*args, **kwargs)
         except redis.RedisError as exc:
@@ -149,7 +152,7 @@ class RedisStore(Store):
 
     @wraps_errors
     def delete_many(self, keys: Sequence[str]) -> int:
-        return int(self._primary.unlink(*keys)) if keys else 0  # type: ignore[arg-type]
+        return int(self._primary.unlink(*keys)) if keys else 0
 
     def _check_namespace(self) -> None:
         if not self.flush_on_clear and not self.namespace:
@@ -188,20 +191,21 @@ class RedisStore(Store):
     def ttl(self, key: str) -> float | None:
         """Seconds left: ``None`` if the key never expires, ``-2.0`` if absent."""
         ms = self._primary.pttl(key)
-        return None if ms == -1 else (-2.0 if ms == -2 else ms / 1000)  # type: ignore[operator]
+        return None if ms == -1 else (-2.0 if ms == -2 else ms / 1000)
 
     # -- async ------------------------------------------------------------------
     @wraps_async_errors
     async def aget(self, key: str) -> bytes | None:
-        return await self.async_client(write=False).get(key)
+        return await self.async_client(write=False).get(key)  # type: ignore[return-value]
 
     @wraps_async_errors
     async def aget_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        return await self.async_client(write=False).mget(keys) if keys else []
+        blobs = await self.async_client(write=False).mget(keys) if keys else []
+        return blobs  # type: ignore[return-value]
 
     @wraps_async_errors
     async def aget_for_update(self, key: str) -> bytes | None:
-        return await self.async_client().get(key)
+        return await self.async_client().get(key)  # type: ignore[return-value]
 
     @wraps_async_errors
     async def aset(self, key: str, value: bytes, ttl: float | None) -> None:

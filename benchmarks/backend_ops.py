@@ -1,0 +1,169 @@
+"""Ops/s of SpotifyCache against django-redis and Django's RedisCache on one Redis.
+
+    python benchmarks/backend_ops.py [--redis-url URL] [--seconds 0.3] [--rounds 5]
+
+Measures get, set and get_many(100) at 100 B, 2 KB and 50 KB values for:
+ours authenticated only (HMAC), ours AES-GCM-encrypted (both without
+compression, like the peers), ours with default options (HMAC, zstd above
+16 KiB), django-redis (default client, pickle) and Django's RedisCache.  Configurations
+are interleaved round by round so drift hits all of them alike; the median
+round is reported, and ratios are against django-redis from the same run.
+Starts a private redis-server unless --redis-url is given.  Prints a markdown
+table; --write appends it, dated, to docs/benchmarks.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import pickle
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+SIZES = {"100 B": 100, "2 KB": 2048, "50 KB": 51200}
+OPS = ("get", "set", "get_many(100)")
+CONFIGS = ("ours: HMAC", "ours: AES-GCM", "ours: defaults", "django-redis", "Django RedisCache")
+
+
+def payload(size: int, seed: int = 7) -> dict:
+    """A listener's top tracks: realistic, partly compressible, about ``size`` bytes pickled."""
+    rng = random.Random(seed)
+    tracks: list[dict] = []
+    value = {"listener": 123, "tracks": tracks}
+    while len(pickle.dumps(value)) < size:
+        tracks.append(
+            {
+                "id": rng.getrandbits(62),
+                "title": f"Track {rng.randint(1, 10**6)}",
+                "plays": rng.randint(0, 5000),
+                "energy": round(rng.random(), 3),
+            }
+        )
+    return value
+
+
+def configure(url: str) -> None:
+    import django
+    from django.conf import settings
+
+    from spotify_cache.codecs.sealing import generate_key
+
+    ours = {"BACKEND": "spotify_cache.backend.SpotifyCache", "LOCATION": url}
+    settings.configure(
+        SECRET_KEY="benchmark-secret",
+        CACHES={
+            "ours: HMAC": {**ours, "KEY_PREFIX": "h", "OPTIONS": {"COMPRESSOR": None}},
+            "ours: AES-GCM": {
+                **ours,
+                "KEY_PREFIX": "a",
+                "OPTIONS": {"ENCRYPTION_KEYS": [generate_key()], "COMPRESSOR": None},
+            },
+            "ours: defaults": {**ours, "KEY_PREFIX": "z"},
+            "django-redis": {
+                "BACKEND": "django_redis.cache.RedisCache",
+                "LOCATION": url,
+                "KEY_PREFIX": "d",
+            },
+            "Django RedisCache": {
+                "BACKEND": "django.core.cache.backends.redis.RedisCache",
+                "LOCATION": url,
+                "KEY_PREFIX": "r",
+            },
+        },
+    )
+    django.setup()
+
+
+def operation(cache, op: str, value: dict) -> Callable[[], object]:
+    keys = [f"bench:{i}" for i in range(100)]
+    cache.set_many(dict.fromkeys(keys, value), 600)
+    if op == "get":
+        return lambda: cache.get("bench:7")
+    if op == "set":
+        return lambda: cache.set("bench:7", value, 600)
+    return lambda: cache.get_many(keys)
+
+
+def ops_per_second(call: Callable[[], object], seconds: float) -> float:
+    for _ in range(20):
+        call()
+    count, start = 0, time.perf_counter()
+    deadline = start + seconds
+    while time.perf_counter() < deadline:
+        for _ in range(10):
+            call()
+        count += 10
+    return count / (time.perf_counter() - start)
+
+
+def measure(seconds: float, rounds: int) -> dict[tuple[str, str, str], float]:
+    from django.core.cache import caches
+
+    results: dict[tuple[str, str, str], list[float]] = {}
+    for size_name, size in SIZES.items():
+        value = payload(size)
+        for op in OPS:
+            calls = {c: operation(caches[c], op, value) for c in CONFIGS}
+            for _ in range(rounds):
+                for config in CONFIGS:
+                    rate = ops_per_second(calls[config], seconds)
+                    results.setdefault((size_name, op, config), []).append(rate)
+    return {k: statistics.median(v) for k, v in results.items()}
+
+
+def table(results: dict[tuple[str, str, str], float]) -> str:
+    head = (
+        "| value | op | "
+        + " | ".join(CONFIGS)
+        + " | HMAC / django-redis | AES-GCM / django-redis |"
+    )
+    lines = [head, "|" + "---|" * (len(CONFIGS) + 4)]
+    for size_name in SIZES:
+        for op in OPS:
+            rates = [results[(size_name, op, c)] for c in CONFIGS]
+            peer = results[(size_name, op, "django-redis")]
+            cells = " | ".join(f"{r:,.0f}" for r in rates)
+            lines.append(
+                f"| {size_name} | {op} | {cells} | {rates[0] / peer:.2f}x | "
+                f"{rates[1] / peer:.2f}x |"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--redis-url")
+    parser.add_argument("--seconds", type=float, default=0.3)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument(
+        "--write", action="store_true", help="append the table to docs/benchmarks.md"
+    )
+    args = parser.parse_args()
+    server = None
+    if not args.redis_url:
+        from tests.redis_server import RedisServer
+
+        server = RedisServer().start()
+    try:
+        configure(args.redis_url or server.url)
+        report = table(measure(args.seconds, args.rounds))
+    finally:
+        if server:
+            server.stop()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    text = f"### Backend ops/s, {stamp}\n\n{report}\n"
+    print(text)
+    if args.write:
+        with open(ROOT / "docs" / "benchmarks.md", "a") as out:
+            out.write("\n" + text)
+
+
+if __name__ == "__main__":
+    main()
