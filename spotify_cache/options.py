@@ -65,7 +65,26 @@ def store_class(location: Any, options: Mapping[str, Any]) -> type[Store]:
             ) from exc
     if not (isinstance(spec, type) and issubclass(spec, Store)):
         raise ImproperlyConfigured(f'OPTIONS["STORE"] {spec!r} is not a spotify_cache Store')
+    if options.get("NEAR_CACHE"):
+        return _near_cache_class(spec, options["NEAR_CACHE"])
     return spec
+
+
+def _near_cache_class(remote: type[Store], near: Any) -> type[Store]:
+    from .stores.near import DEFAULTS, NearCacheStore
+    from .stores.redis import RedisStore
+
+    if not issubclass(remote, RedisStore):
+        raise ImproperlyConfigured('OPTIONS["NEAR_CACHE"] needs a Redis LOCATION')
+    if not isinstance(near, Mapping) or set(near) - set(DEFAULTS):
+        raise ImproperlyConfigured(
+            f'OPTIONS["NEAR_CACHE"] must be a dict with keys among {sorted(DEFAULTS)}'
+        )
+    try:
+        resolve_strategy(near.get("STRATEGY", "lru"))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f'OPTIONS["NEAR_CACHE"]["STRATEGY"]: {exc}') from exc
+    return NearCacheStore
 
 
 def _store_from_location(location: Any) -> str:

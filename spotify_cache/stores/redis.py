@@ -108,6 +108,25 @@ class RedisStore(Store):
         return self.client(write=False).mget(keys) if keys else []  # type: ignore[return-value]
 
     @wraps_errors
+    def get_with_pttl(self, key: str) -> tuple[bytes | None, int]:
+        """The blob and its remaining TTL in ms (-1 none, -2 absent), in one round trip."""
+        pipe = self.client(write=False).pipeline(transaction=False)
+        pipe.get(key)
+        pipe.pttl(key)
+        blob, pttl = pipe.execute()
+        return blob, pttl
+
+    @wraps_errors
+    def get_many_with_pttl(self, keys: Sequence[str]) -> list[tuple[bytes | None, int]]:
+        """``get_with_pttl`` for many keys, in one round trip."""
+        pipe = self.client(write=False).pipeline(transaction=False)
+        pipe.mget(keys)
+        for key in keys:
+            pipe.pttl(key)
+        blobs, *ttls = pipe.execute()
+        return list(zip(blobs, ttls, strict=True))
+
+    @wraps_errors
     def get_for_update(self, key: str) -> bytes | None:
         return self._primary.get(key)  # type: ignore[return-value]
 
@@ -202,6 +221,23 @@ class RedisStore(Store):
     async def aget_many(self, keys: Sequence[str]) -> list[bytes | None]:
         blobs = await self.async_client(write=False).mget(keys) if keys else []
         return blobs  # type: ignore[return-value]
+
+    @wraps_async_errors
+    async def aget_with_pttl(self, key: str) -> tuple[bytes | None, int]:
+        async with self.async_client(write=False).pipeline(transaction=False) as pipe:
+            pipe.get(key)
+            pipe.pttl(key)
+            blob, pttl = await pipe.execute()
+        return blob, pttl
+
+    @wraps_async_errors
+    async def aget_many_with_pttl(self, keys: Sequence[str]) -> list[tuple[bytes | None, int]]:
+        async with self.async_client(write=False).pipeline(transaction=False) as pipe:
+            pipe.mget(keys)
+            for key in keys:
+                pipe.pttl(key)
+            blobs, *ttls = await pipe.execute()
+        return list(zip(blobs, ttls, strict=True))
 
     @wraps_async_errors
     async def aget_for_update(self, key: str) -> bytes | None:

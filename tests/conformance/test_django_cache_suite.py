@@ -55,6 +55,11 @@ class MemoryLFUDjangoSuite(SpotifyCacheSuite, TestCase):
     pass
 
 
+@override_settings(CACHES=spotify_caches("memory://", STRATEGY="adaptive"))
+class MemoryAdaptiveDjangoSuite(SpotifyCacheSuite, TestCase):
+    pass
+
+
 @override_settings(CACHES=spotify_caches("memory://", ENCRYPTION_KEYS=KEYS, ALGORITHM="fernet"))
 class MemoryFernetDjangoSuite(SpotifyCacheSuite, TestCase):
     pass
@@ -71,6 +76,17 @@ if REDIS_URL:
 
     @override_settings(CACHES=spotify_caches(REDIS_URL, exclude=NO_CULL))
     class RedisHmacDjangoSuite(SpotifyCacheSuite, TestCase):
+        pass
+
+    @override_settings(
+        CACHES=spotify_caches(
+            REDIS_URL,
+            exclude=NO_CULL,
+            ENCRYPTION_KEYS=KEYS,
+            NEAR_CACHE={"MAX_ENTRIES": 100, "STRATEGY": "adaptive"},
+        )
+    )
+    class RedisNearCacheDjangoSuite(SpotifyCacheSuite, TestCase):
         pass
 
 else:
