@@ -75,10 +75,12 @@ class SpotifyCache(BaseCache):
         escaped = glob_escape(sample)
         return escaped.replace(glob_escape(_KEY_MARK), "*").replace(glob_escape(_VERSION_MARK), "*")
 
-    def validate_key(self, key: str) -> None:
-        """Django's portability warnings, with a fast path for the usual plain key."""
-        if _PLAIN_KEY.fullmatch(key) is None:
-            super().validate_key(key)
+    def make_and_validate_key(self, key: Any, version: int | None = None) -> str:
+        """Django's key and portability warnings, with a fast path for plain keys."""
+        skey = self.key_func(key, self.key_prefix, self.version if version is None else version)
+        if _PLAIN_KEY.fullmatch(skey) is None:
+            self.validate_key(skey)
+        return skey
 
     def get_backend_timeout(self, timeout: Any = DEFAULT_TIMEOUT) -> float | None:
         """Seconds to live: ``None`` forever, ``<= 0`` expire at once."""
@@ -109,8 +111,14 @@ class SpotifyCache(BaseCache):
     # -- sync API ----------------------------------------------------------------
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         skey = self.make_and_validate_key(key, version=version)
-        value = self._decode(skey, self._store.get(skey))
-        return default if value is MISSING else value
+        blob = self._store.get(skey)
+        if blob is None:
+            return default
+        try:
+            return self._codec.decode(skey, blob)
+        except InvalidValue as exc:
+            self._reject(skey, exc.reason)
+            return default
 
     def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
         mapping = self._keys(keys, version)

@@ -179,3 +179,12 @@ def test_memory_stores_are_shared_per_location_and_options() -> None:
     b = MemoryStore.open("shared-x", {"MAX_ENTRIES": 5})
     c = MemoryStore.open("shared-y", {"MAX_ENTRIES": 5})
     assert a is b and a is not c
+
+
+def test_memory_insert_first_lets_the_strategy_refuse_admission() -> None:
+    """Without LocMem's cull-first rule the bound holds exactly, one victim at a time."""
+    store = MemoryStore("", {"MAX_ENTRIES": 10, "STRATEGY": "lru"}, cull_first=False)
+    for i in range(25):
+        store.set(f"k{i}", b"v", None)
+        assert len(store) == min(i + 1, 10)
+    assert [store.get(f"k{i}") is not None for i in (14, 15, 24)] == [False, True, True]

@@ -35,9 +35,13 @@ class ValueCodec:
         self.compressor = compressor
         self.compress_min_bytes = compress_min_bytes
         self.max_value_bytes = max_value_bytes
-        self._serializers = {serializer.id: serializer, **(extra_serializers or {})}
+        serializers = {**(extra_serializers or {}), serializer.id: serializer}
+        self._loaders = {sid: s.loads for sid, s in serializers.items()}
         self._compressors = {compressor.id: compressor} if compressor else {}
         self._max_blob = sealer.sealed_size_limit(max_value_bytes)
+        self._algorithm = sealer.algorithm
+        self._key_ids = sealer.key_ids
+        self._open = sealer.open
         self._plain_header = pack_header(serializer.id, 0, sealer.algorithm, sealer.key_id)
 
     def encode(self, store_key: str, value: Any) -> bytes:
@@ -63,14 +67,21 @@ class ValueCodec:
         version, flags, key_id = blob[0], blob[1], blob[2]
         if version != FORMAT_VERSION or flags & 0x80:
             raise InvalidValue("version")
-        if flags >> 5 != self.sealer.algorithm:
+        if flags >> 5 != self._algorithm:
             raise InvalidValue("algorithm")
-        if not self.sealer.knows(key_id):
+        if key_id not in self._key_ids:
             raise InvalidValue("key_id")
-        payload = self.sealer.open(blob, key_id, bind_key(store_key))
+        raw_key = store_key.encode()  # framing.bind_key, inlined
+        payload = self._open(blob, key_id, len(raw_key).to_bytes(4, "big") + raw_key)
         if flags & 0x18:
             payload = self._inflate((flags >> 3) & 0x03, payload)
-        return self._deserialize(flags & 0x07, payload)
+        loads = self._loaders.get(flags & 0x07)
+        if loads is None:
+            raise InvalidValue("serializer")
+        try:
+            return loads(payload)
+        except Exception:  # authenticated but undecodable (class renamed since): a miss
+            raise InvalidValue("decode") from None
 
     def _compress(self, header: bytes, payload: bytes) -> tuple[bytes, bytes]:
         assert self.compressor is not None
@@ -85,15 +96,6 @@ class ValueCodec:
         if compressor is None:
             raise InvalidValue("compressor")
         return compressor.decompress(payload, self.max_value_bytes)
-
-    def _deserialize(self, serializer_id: int, payload: bytes) -> Any:
-        serializer = self._serializers.get(serializer_id)
-        if serializer is None:
-            raise InvalidValue("serializer")
-        try:
-            return serializer.loads(payload)
-        except Exception:  # authenticated but undecodable (class renamed since): a miss
-            raise InvalidValue("decode") from None
 
 
 def build_codec(

@@ -37,7 +37,11 @@ class MemoryStore(Store):
         *,
         namespace: str = "*",
         timer: Callable[[], float] | None = None,
+        cull_first: bool = True,
     ) -> None:
+        """``cull_first`` keeps LocMemCache's rule (cull, then insert); ``False``
+        inserts first and then evicts one victim at a time, which lets the
+        strategy refuse admission (the near-cache uses that)."""
         super().__init__(location, options or {}, namespace=namespace)
         options = options or {}
         self.max_entries = int(options.get("MAX_ENTRIES", 300))
@@ -47,6 +51,7 @@ class MemoryStore(Store):
         self._strategy = make_strategy(options.get("STRATEGY", "lru"), self.max_entries)
         self._data: dict[str, tuple[bytes, float]] = {}
         self._bytes = 0
+        self._cull_first = cull_first
         self._lock = threading.Lock()
 
     @classmethod
@@ -159,7 +164,7 @@ class MemoryStore(Store):
         return False
 
     def _store(self, key: str, value: bytes, deadline: float) -> None:
-        if len(self._data) >= self.max_entries:
+        if self._cull_first and len(self._data) >= self.max_entries:
             self._cull()
         old = self._data.get(key)
         self._data[key] = (value, deadline)
@@ -170,7 +175,7 @@ class MemoryStore(Store):
         else:
             self._bytes += len(value) - len(old[0])
             self._strategy.on_update(key, size)
-        self._enforce_bytes()
+        self._enforce_bounds()
 
     def _cull(self) -> None:
         if self.cull_frequency == 0:
@@ -181,8 +186,11 @@ class MemoryStore(Store):
         for _ in range(len(self._data) // self.cull_frequency):
             self._evict_one()
 
-    def _enforce_bytes(self) -> None:
-        while self.max_bytes is not None and self._bytes > self.max_bytes and self._data:
+    def _enforce_bounds(self) -> None:
+        while self._data and (
+            (not self._cull_first and len(self._data) > self.max_entries)
+            or (self.max_bytes is not None and self._bytes > self.max_bytes)
+        ):
             self._evict_one()
 
     def _evict_one(self) -> None:

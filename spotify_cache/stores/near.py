@@ -49,9 +49,9 @@ class NearCacheStore(Store):
         near = {**DEFAULTS, **(options.get("NEAR_CACHE") or {})}
         size = int(near["MAX_ENTRIES"])
         self.ttl_limit = float(near["TTL"])
-        # CULL_FREQUENCY = MAX_ENTRIES: evict one entry at a time, as the strategy chooses.
+        # Insert first, then evict one victim at a time: the strategy may refuse admission.
         self.local = MemoryStore(
-            "", {"MAX_ENTRIES": size, "CULL_FREQUENCY": size, "STRATEGY": near["STRATEGY"]}
+            "", {"MAX_ENTRIES": size, "STRATEGY": near["STRATEGY"]}, cull_first=False
         )
         self.tracker = Tracker.for_prefix(self.remote.location, literal_prefix(namespace))
         self.tracker.subscribe(self._forget)
