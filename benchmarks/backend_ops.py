@@ -7,7 +7,10 @@ ours authenticated only (HMAC), ours AES-GCM-encrypted (both without
 compression, like the peers), ours with default options (HMAC, zstd above
 16 KiB), django-redis (default client, pickle) and Django's RedisCache.  Configurations
 are interleaved round by round so drift hits all of them alike; the median
-round is reported, and ratios are against django-redis from the same run.
+round is reported, and ratios are against django-redis from the same run.  Besides
+wall-clock ops/s (dominated on loopback by the round trip and its jitter) it
+reports the client's CPU time per operation, which is what the libraries
+themselves add.
 Starts a private redis-server unless --redis-url is given.  Prints a markdown
 table; --write appends it, dated, to docs/benchmarks.md.
 """
@@ -92,49 +95,74 @@ def operation(cache, op: str, value: dict) -> Callable[[], object]:
 
 
 def ops_per_second(call: Callable[[], object], seconds: float) -> float:
+    return measure_call(call, seconds)[0]
+
+
+def measure_call(call: Callable[[], object], seconds: float) -> tuple[float, float]:
+    """Wall-clock ops/s, and client CPU microseconds per op (immune to network jitter)."""
     for _ in range(20):
         call()
-    count, start = 0, time.perf_counter()
+    count, start, cpu = 0, time.perf_counter(), time.process_time()
     deadline = start + seconds
     while time.perf_counter() < deadline:
         for _ in range(10):
             call()
         count += 10
-    return count / (time.perf_counter() - start)
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return count / wall, cpu / count * 1e6
 
 
-def measure(seconds: float, rounds: int) -> dict[tuple[str, str, str], float]:
+Results = dict[tuple[str, str, str], tuple[float, float]]
+
+
+def measure(seconds: float, rounds: int) -> Results:
     from django.core.cache import caches
 
-    results: dict[tuple[str, str, str], list[float]] = {}
+    samples: dict[tuple[str, str, str], list[tuple[float, float]]] = {}
     for size_name, size in SIZES.items():
         value = payload(size)
         for op in OPS:
             calls = {c: operation(caches[c], op, value) for c in CONFIGS}
             for _ in range(rounds):
                 for config in CONFIGS:
-                    rate = ops_per_second(calls[config], seconds)
-                    results.setdefault((size_name, op, config), []).append(rate)
-    return {k: statistics.median(v) for k, v in results.items()}
+                    sample = measure_call(calls[config], seconds)
+                    samples.setdefault((size_name, op, config), []).append(sample)
+    return {
+        k: (statistics.median(r for r, _ in v), statistics.median(c for _, c in v))
+        for k, v in samples.items()
+    }
 
 
-def table(results: dict[tuple[str, str, str], float]) -> str:
+def table(results: Results, column: int, fmt: str, better: str) -> str:
+    """One markdown table of ``column`` (0: ops/s, 1: CPU us/op) with ratios to django-redis."""
     head = (
         "| value | op | "
         + " | ".join(CONFIGS)
-        + " | HMAC / django-redis | AES-GCM / django-redis |"
+        + " | HMAC vs django-redis | AES-GCM vs django-redis |"
     )
     lines = [head, "|" + "---|" * (len(CONFIGS) + 4)]
     for size_name in SIZES:
         for op in OPS:
-            rates = [results[(size_name, op, c)] for c in CONFIGS]
-            peer = results[(size_name, op, "django-redis")]
-            cells = " | ".join(f"{r:,.0f}" for r in rates)
+            cells = [results[(size_name, op, c)][column] for c in CONFIGS]
+            peer = results[(size_name, op, "django-redis")][column]
+            ratios = [(c / peer if better == "higher" else peer / c) for c in cells[:2]]
             lines.append(
-                f"| {size_name} | {op} | {cells} | {rates[0] / peer:.2f}x | "
-                f"{rates[1] / peer:.2f}x |"
+                f"| {size_name} | {op} | "
+                + " | ".join(fmt.format(c) for c in cells)
+                + " | "
+                + " | ".join(f"{r:.2f}x" for r in ratios)
+                + " |"
             )
     return "\n".join(lines)
+
+
+def report(results: Results) -> str:
+    return (
+        "Throughput, ops/s (ratio: ours / django-redis):\n\n"
+        + table(results, 0, "{:,.0f}", "higher")
+        + "\n\nClient CPU per operation, microseconds (ratio: django-redis / ours, "
+        "above 1 means ours costs less):\n\n" + table(results, 1, "{:.1f}", "lower")
+    )
 
 
 def main() -> None:
@@ -153,12 +181,12 @@ def main() -> None:
         server = RedisServer().start()
     try:
         configure(args.redis_url or server.url)
-        report = table(measure(args.seconds, args.rounds))
+        text_table = report(measure(args.seconds, args.rounds))
     finally:
         if server:
             server.stop()
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    text = f"### Backend ops/s, {stamp}\n\n{report}\n"
+    text = f"### Backend ops/s, {stamp}\n\n{text_table}\n"
     print(text)
     if args.write:
         with open(ROOT / "docs" / "benchmarks.md", "a") as out:

@@ -36,9 +36,8 @@ if not SECRET_KEY:
 SPOTIFY_CACHE_ENCRYPTION_KEYS = env_list("SPOTIFY_CACHE_ENCRYPTION_KEYS")
 if not SPOTIFY_CACHE_ENCRYPTION_KEYS and not DEBUG:
     raise ImproperlyConfigured(
-        "Set SPOTIFY_CACHE_ENCRYPTION_KEYS when DJANGO_DEBUG is off; make a key with "
-        'python -c "from cryptography.fernet import Fernet; '
-        'print(Fernet.generate_key().decode())"'
+        "Set SPOTIFY_CACHE_ENCRYPTION_KEYS when DJANGO_DEBUG is off; "
+        "`DJANGO_DEBUG=1 python manage.py generate_cache_key` prints a key"
     )
 
 ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS")
