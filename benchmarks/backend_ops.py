@@ -18,7 +18,6 @@ table; --write appends it, dated, to docs/benchmarks.md.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import pickle
 import random
 import statistics
@@ -27,8 +26,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import publish, redis_url
 
 SIZES = {"100 B": 100, "2 KB": 2048, "50 KB": 51200}
 OPS = ("get", "set", "get_many(100)")
@@ -174,23 +174,9 @@ def main() -> None:
         "--write", action="store_true", help="append the table to docs/benchmarks.md"
     )
     args = parser.parse_args()
-    server = None
-    if not args.redis_url:
-        from tests.redis_server import RedisServer
-
-        server = RedisServer().start()
-    try:
-        configure(args.redis_url or server.url)
-        text_table = report(measure(args.seconds, args.rounds))
-    finally:
-        if server:
-            server.stop()
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    text = f"### Backend ops/s, {stamp}\n\n{text_table}\n"
-    print(text)
-    if args.write:
-        with open(ROOT / "docs" / "benchmarks.md", "a") as out:
-            out.write("\n" + text)
+    with redis_url(args.redis_url) as url:
+        configure(url)
+        publish("Backend ops/s", report(measure(args.seconds, args.rounds)), args.write)
 
 
 if __name__ == "__main__":

@@ -17,7 +17,6 @@ on a miss, over 20,000 keys with room for 2,000: the eviction path).
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import itertools
 import random
 import statistics
@@ -27,8 +26,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from benchmarks.common import publish
 
 STRATEGIES = ("lru", "lfu", "adaptive")
 WORKLOADS = ("get", "set", "zipf")
@@ -179,10 +179,8 @@ def main() -> None:
         for s in STRATEGIES
     }
     bare["cachetools LRUCache"] = lambda w: store_workload(LockedLRU(), w)
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    text = (
-        f"### Memory store ops/s, {stamp}\n\nThrough the Django cache API "
-        f"(MAX_ENTRIES={CAPACITY}):\n\n"
+    body = (
+        f"Through the Django cache API (MAX_ENTRIES={CAPACITY}):\n\n"
         + table(run(api, args.seconds, args.rounds), [*STRATEGIES, "LocMemCache"], "LocMemCache")
         + "\n\nBare store, bytes in and out:\n\n"
         + table(
@@ -190,12 +188,8 @@ def main() -> None:
             [*STRATEGIES, "cachetools LRUCache"],
             "cachetools LRUCache",
         )
-        + "\n"
     )
-    print(text)
-    if args.write:
-        with open(ROOT / "docs" / "benchmarks.md", "a") as out:
-            out.write("\n" + text)
+    publish("Memory store ops/s", body, args.write)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import multiprocessing
 import statistics
 import sys
@@ -24,6 +23,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.backend_ops import ops_per_second, payload  # noqa: E402
+from benchmarks.common import publish, redis_url  # noqa: E402
 
 
 def setup_django() -> None:
@@ -111,23 +111,9 @@ def main() -> None:
     parser.add_argument("--write", action="store_true", help="append to docs/benchmarks.md")
     args = parser.parse_args()
     setup_django()
-    server = None
-    if not args.redis_url:
-        from tests.redis_server import RedisServer
-
-        server = RedisServer().start()
-    url = args.redis_url or server.url
-    try:
-        text = report(rates(url, args.seconds, args.rounds), propagation(url))
-    finally:
-        if server:
-            server.stop()
-    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    text = f"### Near-cache, {stamp}\n\n{text}\n"
-    print(text)
-    if args.write:
-        with open(ROOT / "docs" / "benchmarks.md", "a") as out:
-            out.write("\n" + text)
+    with redis_url(args.redis_url) as url:
+        body = report(rates(url, args.seconds, args.rounds), propagation(url))
+    publish("Near-cache", body, args.write)
 
 
 if __name__ == "__main__":
