@@ -23,6 +23,9 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    from spotify_cache.stores.tracking import stop_trackers
+
+    stop_trackers()  # before the server goes: they would report the lost connection
     if _server is not None:
         _server.stop()
 

@@ -161,6 +161,17 @@ class Tracker:
                 listener(keys)
 
 
+def stop_trackers() -> None:
+    """Stop every tracker of this process (test teardown, orderly shutdown)."""
+    with _trackers_lock:
+        trackers = list(_trackers.values())
+        _trackers.clear()
+    for tracker in trackers:  # signal all, then wait: each notices within half a second
+        tracker._stop.set()
+    for tracker in trackers:
+        tracker.stop()
+
+
 def literal_prefix(pattern: str) -> str:
     """The fixed start of a Redis glob (unescaped), for BCAST tracking."""
     out: list[str] = []
