@@ -111,8 +111,14 @@ class SpotifyCache(BaseCache):
     # -- sync API ----------------------------------------------------------------
     def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
         skey = self.make_and_validate_key(key, version=version)
-        value = self._decode(skey, self._store.get(skey))
-        return default if value is MISSING else value
+        blob = self._store.get(skey)
+        if blob is None:
+            return default
+        try:  # _decode, inlined: this is the hottest call of all
+            return self._codec.decode(skey, blob)
+        except InvalidValue as exc:
+            self._reject(skey, exc.reason)
+            return default
 
     def get_many(self, keys: Iterable[Any], version: int | None = None) -> dict[Any, Any]:
         mapping = self._keys(keys, version)

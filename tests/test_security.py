@@ -200,3 +200,21 @@ def test_json_and_msgpack_serializers_round_trip(location: str) -> None:
         cache = make_cache(location, SERIALIZER=name, ENCRYPTION_KEYS=[K1])
         cache.set("k", {"tracks": [1, 2, 3], "name": "ünïcode"})
         assert cache.get("k") == {"tracks": [1, 2, 3], "name": "ünïcode"}
+
+
+def test_hmac_tag_is_standard_hmac_sha256_over_the_documented_input(settings) -> None:
+    """Interop: anyone with the derived key can verify a blob with the stdlib alone."""
+    import hashlib
+    import hmac
+
+    from spotify_cache.codecs.framing import bind_key
+    from spotify_cache.codecs.sealing import derive
+
+    settings.SECRET_KEY = "interop-secret"
+    cache = make_cache("memory://interop")
+    cache.set("k", "v")
+    skey = cache.make_key("k")
+    blob = raw_read(cache, "k")
+    key = derive(b"interop-secret", "hmac")
+    expected = hmac.new(key, bind_key(skey) + blob[:-32], hashlib.sha256).digest()
+    assert blob[-32:] == expected

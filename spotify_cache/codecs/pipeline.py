@@ -12,7 +12,7 @@ from typing import Any
 
 from ..exceptions import InvalidValue
 from .compressors import Compressor
-from .framing import FORMAT_VERSION, HEADER_SIZE, bind_key, pack_header
+from .framing import FORMAT_VERSION, HEADER_SIZE, pack_header
 from .sealing import Sealer
 from .serializers import Serializer
 
@@ -42,6 +42,7 @@ class ValueCodec:
         self._algorithm = sealer.algorithm
         self._key_ids = sealer.key_ids
         self._open = sealer.open
+        self._seal = sealer.seal
         self._plain_header = pack_header(serializer.id, 0, sealer.algorithm, sealer.key_id)
 
     def encode(self, store_key: str, value: Any) -> bytes:
@@ -55,7 +56,8 @@ class ValueCodec:
                 f"value for cache key {store_key!r} is {len(payload)} bytes, "
                 f"over MAX_VALUE_BYTES={self.max_value_bytes}"
             )
-        return self.sealer.seal(header, bind_key(store_key), payload)
+        raw_key = store_key.encode()  # framing.bind_key, inlined
+        return self._seal(header, len(raw_key).to_bytes(4, "big") + raw_key, payload)
 
     def decode(self, store_key: str, blob: bytes) -> Any:
         """The value sealed in ``blob`` for ``store_key``; ``InvalidValue`` if refused."""

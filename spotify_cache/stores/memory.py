@@ -49,9 +49,11 @@ class MemoryStore(Store):
         self.max_bytes = options.get("MAX_BYTES")
         self._timer: Callable[[], float] = timer or options.get("TIMER") or time.monotonic
         self._strategy = make_strategy(options.get("STRATEGY", "lru"), self.max_entries)
+        self._on_hit = self._strategy.on_hit  # bound once: called on every hit
         self._data: dict[str, tuple[bytes, float]] = {}
         self._bytes = 0
         self._cull_first = cull_first
+        self._bounded_after_insert = self.max_bytes is not None or not cull_first
         self._lock = threading.Lock()
 
     @classmethod
@@ -74,7 +76,7 @@ class MemoryStore(Store):
         with self._lock:
             entry = self._data.get(key)
             if entry is not None and entry[1] > self._timer():
-                self._strategy.on_hit(key)
+                self._on_hit(key)
                 return entry[0]
             if entry is not None:
                 self._drop(key)
@@ -175,7 +177,8 @@ class MemoryStore(Store):
         else:
             self._bytes += len(value) - len(old[0])
             self._strategy.on_update(key, size)
-        self._enforce_bounds()
+        if self._bounded_after_insert:
+            self._enforce_bounds()
 
     def _cull(self) -> None:
         if self.cull_frequency == 0:
