@@ -20,7 +20,7 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
-from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache
+from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache, default_key_func
 
 from . import options as config
 from .exceptions import ContentionError, InvalidValue
@@ -77,7 +77,12 @@ class SpotifyCache(BaseCache):
 
     def make_and_validate_key(self, key: Any, version: int | None = None) -> str:
         """Django's key and portability warnings, with a fast path for plain keys."""
-        skey = self.key_func(key, self.key_prefix, self.version if version is None else version)
+        if version is None:
+            version = self.version
+        if self.key_func is default_key_func:  # Django's own format, without the call
+            skey = "%s:%s:%s" % (self.key_prefix, version, key)  # noqa: UP031 - exactly as Django
+        else:
+            skey = self.key_func(key, self.key_prefix, version)
         if _PLAIN_KEY.fullmatch(skey) is None:
             self.validate_key(skey)
         return skey
