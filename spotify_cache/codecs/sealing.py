@@ -140,8 +140,11 @@ class HmacSealer(Sealer):
         return _hmac_states(subkey)
 
     def seal(self, header: bytes, bound_key: bytes, payload: bytes) -> bytes:
-        body = header + payload
-        return body + _hmac(self._sealing, bound_key, body)
+        if len(payload) < _COPY_LIMIT:
+            body = header + payload
+            return body + _hmac(self._sealing, bound_key + header, payload)
+        # Large payloads: hash the parts in place and copy the payload only once.
+        return b"".join((header, payload, _hmac(self._sealing, bound_key + header, payload)))
 
     def open(self, blob: bytes, kid: int, bound_key: bytes) -> bytes:
         if len(blob) < HEADER_SIZE + MAC_BYTES:
@@ -169,7 +172,7 @@ class AesGcmSealer(Sealer):
     def seal(self, header: bytes, bound_key: bytes, payload: bytes) -> bytes:
         nonce = os.urandom(NONCE_BYTES)
         sealed = self._sealing.encrypt(nonce, payload, header + bound_key)
-        return header + nonce + sealed
+        return b"".join((header, nonce, sealed))
 
     def open(self, blob: bytes, kid: int, bound_key: bytes) -> bytes:
         if len(blob) < HEADER_SIZE + NONCE_BYTES + 16:
