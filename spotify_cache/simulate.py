@@ -5,7 +5,7 @@ Usage::
     python -m spotify_cache.simulate TRACE --policy NAME --size N [--bytes]
 
 ``TRACE`` is a gzip CSV with the header ``time,key,size`` (see
-``/work/shared/traces/README.md``).  ``NAME`` is anything
+``shared/traces/README.md`` beside the repository).  ``NAME`` is anything
 ``spotify_cache.strategies.make_strategy`` accepts: ``lru``, ``lfu``,
 ``adaptive`` or a dotted path.  ``N`` is the capacity in entries, or in bytes
 with ``--bytes``.  One JSON object is printed on stdout::
