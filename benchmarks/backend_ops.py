@@ -44,7 +44,7 @@ CONFIGS = (
 )
 #: Ratios are given against both: django-redis at its defaults (no socket timeouts,
 #: so a hung Redis hangs the request) and with the timeouts our defaults impose
-#: (each read then costs Python a poll() before recv(): several us per command).
+#: (Python then waits in poll() before each recv()).
 PEERS = ("django-redis", SAFE_PEER)
 
 
