@@ -107,7 +107,12 @@ class SpotifyCache(BaseCache):
 
     def _reject(self, store_key: str, reason: str) -> None:
         self.rejections[reason] += 1
-        logger.warning("cache value rejected", extra={"cache_key": store_key, "reason": reason})
+        logger.warning(
+            "cache value rejected (%s) for key %r",
+            reason,
+            store_key,
+            extra={"cache_key": store_key, "reason": reason},
+        )
         value_rejected.send(sender=type(self), cache=self, key=store_key, reason=reason)
 
     def _keys(self, keys: Iterable[Any], version: int | None) -> dict[str, Any]:
