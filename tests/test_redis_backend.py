@@ -168,6 +168,33 @@ def test_hung_server_raises_store_unavailable() -> None:
             os.kill(server.process.pid, signal.SIGCONT)
 
 
+def received_connections(server: RedisServer) -> int:
+    return int(server.client().info("stats")["total_connections_received"])
+
+
+def test_a_timed_out_write_is_retried_on_a_new_connection() -> None:
+    with RedisServer() as server:
+        cache = make_cache(server.url, KEY_PREFIX="retry", SOCKET_TIMEOUT=0.25, RETRIES=1)
+        cache.set("k", "old")
+        before = received_connections(server)
+        server.client().client_pause(400, all=False)  # writes wait 0.4 s: the first try times out
+        cache.set("k", "new")
+        assert cache.get("k") == "new"
+        assert received_connections(server) > before  # the timed-out connection was dropped
+
+
+def test_without_retries_a_timeout_raises_and_leaves_no_stale_reply() -> None:
+    with RedisServer() as server:
+        cache = make_cache(server.url, KEY_PREFIX="noretry", SOCKET_TIMEOUT=0.25, RETRIES=0)
+        cache.set("other", "value of other")
+        server.client().client_pause(400, all=False)
+        with pytest.raises(StoreUnavailable):
+            cache.set("k", "v")
+        time.sleep(0.3)  # the pause is over; a kept connection would now hold SET's late "OK"
+        assert cache.get("other") == "value of other"
+        assert cache.rejections == {}
+
+
 def test_dead_server_raises_store_unavailable() -> None:
     server = RedisServer().start()
     dead = make_cache(server.url, KEY_PREFIX="dead")

@@ -20,6 +20,7 @@ from ..exceptions import StoreError, StoreUnavailable
 from . import redis_pool
 from .base import Store
 from .lua import source
+from .redis_wire import Wire
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -83,6 +84,8 @@ class RedisStore(Store):
         self._kwargs = redis_pool.pool_kwargs(options)
         self._primary = redis_pool.sync_client(urls[0], self._kwargs)
         self._replicas = [redis_pool.sync_client(u, self._kwargs) for u in urls[1:]]
+        self._wire = self._wire_for(self._primary)
+        self._read_wires = [self._wire_for(c) for c in self._replicas] or [self._wire]
         self._cas = self._primary.register_script(source("compare_and_set"))
         self._touch = self._primary.register_script(source("touch"))
 
@@ -93,6 +96,13 @@ class RedisStore(Store):
             return self._primary
         return random.choice(self._replicas)
 
+    def _wire_for(self, client: redis.Redis) -> Wire:
+        return Wire(client.connection_pool, self._kwargs["retries"], redis_pool.backoff())
+
+    def _reader(self) -> Wire:
+        wires = self._read_wires
+        return wires[0] if len(wires) == 1 else random.choice(wires)
+
     def async_client(self, write: bool = True) -> aredis.Redis:
         """The raw ``redis.asyncio`` client for the running loop."""
         url = self.urls[0] if write or len(self.urls) == 1 else random.choice(self.urls[1:])
@@ -101,11 +111,11 @@ class RedisStore(Store):
     # -- sync --------------------------------------------------------------------
     @wraps_errors
     def get(self, key: str) -> bytes | None:
-        return self.client(write=False).get(key)  # type: ignore[return-value]
+        return self._reader().execute("GET", key)
 
     @wraps_errors
     def get_many(self, keys: Sequence[str]) -> list[bytes | None]:
-        return self.client(write=False).mget(keys) if keys else []  # type: ignore[return-value]
+        return self._reader().execute("MGET", *keys) if keys else []
 
     @wraps_errors
     def get_with_pttl(self, key: str) -> tuple[bytes | None, int]:
@@ -133,9 +143,11 @@ class RedisStore(Store):
     @wraps_errors
     def set(self, key: str, value: bytes, ttl: float | None) -> None:
         if ttl is not None and ttl <= 0:
-            self._primary.unlink(key)
+            self._wire.execute("UNLINK", key)
+        elif ttl is None:
+            self._wire.execute("SET", key, value)
         else:
-            self._primary.set(key, value, px=None if ttl is None else _px(ttl))
+            self._wire.execute("SET", key, value, "PX", _px(ttl))
 
     @wraps_errors
     def set_many(self, items: Mapping[str, bytes], ttl: float | None) -> None:
@@ -167,11 +179,11 @@ class RedisStore(Store):
 
     @wraps_errors
     def delete(self, key: str) -> bool:
-        return bool(self._primary.unlink(key))
+        return bool(self._wire.execute("UNLINK", key))
 
     @wraps_errors
     def delete_many(self, keys: Sequence[str]) -> int:
-        return int(self._primary.unlink(*keys)) if keys else 0
+        return int(self._wire.execute("UNLINK", *keys)) if keys else 0
 
     def _check_namespace(self) -> None:
         if not self.flush_on_clear and not self.namespace:

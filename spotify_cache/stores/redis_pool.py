@@ -49,13 +49,17 @@ def pool_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+def backoff() -> ExponentialWithJitterBackoff:
+    """The pause before a retry: 5 ms doubling, jittered, at most 50 ms."""
+    return ExponentialWithJitterBackoff(base=0.005, cap=0.05)
+
+
 def _retry(retries: int, asynchronous: bool) -> Any:
-    backoff = ExponentialWithJitterBackoff(base=0.005, cap=0.05)
     if asynchronous:
         from redis.asyncio.retry import Retry as AsyncRetry
 
-        return AsyncRetry(backoff, retries)
-    return Retry(backoff, retries)
+        return AsyncRetry(backoff(), retries)
+    return Retry(backoff(), retries)
 
 
 def _identity(url: str, kwargs: Mapping[str, Any]) -> tuple[Any, ...]:
