@@ -55,6 +55,10 @@ class SpotifyCache(BaseCache):
         cfg = config.read_config(location, options)
         self._codec = config.codec(options)
         self._store: Store = cfg.store_cls.open(cfg.location, options, namespace=self._namespace())
+        # Django's own key format can be built inline unless a subclass or KEY_FUNCTION changes it.
+        self._inline_keys = self.key_func is default_key_func and (
+            type(self).make_key is BaseCache.make_key
+        )
         with _rejections_lock:
             self.rejections = _rejections.setdefault((str(location), self.key_prefix), Counter())
 
@@ -67,7 +71,7 @@ class SpotifyCache(BaseCache):
     def _namespace(self) -> str:
         """A glob matching every key this cache can make, for ``clear()``; "" if unknown."""
         try:
-            sample = self.key_func(_KEY_MARK, self.key_prefix, _VERSION_MARK)
+            sample = self.make_key(_KEY_MARK, version=_VERSION_MARK)  # type: ignore[arg-type]
         except Exception:
             return ""
         if _KEY_MARK not in sample or _VERSION_MARK not in sample:
@@ -77,12 +81,10 @@ class SpotifyCache(BaseCache):
 
     def make_and_validate_key(self, key: Any, version: int | None = None) -> str:
         """Django's key and portability warnings, with a fast path for plain keys."""
-        if version is None:
-            version = self.version
-        if self.key_func is default_key_func:  # Django's own format, without the call
-            skey = "%s:%s:%s" % (self.key_prefix, version, key)  # noqa: UP031 - exactly as Django
-        else:
-            skey = self.key_func(key, self.key_prefix, version)
+        if not self._inline_keys:
+            skey = self.make_key(key, version=version)
+        else:  # Django's make_key with default_key_func, without the two calls
+            skey = "%s:%s:%s" % (self.key_prefix, self.version if version is None else version, key)  # noqa: UP031
         if _PLAIN_KEY.fullmatch(skey) is None:
             self.validate_key(skey)
         return skey

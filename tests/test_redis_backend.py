@@ -11,6 +11,7 @@ import time
 import pytest
 import redis
 
+from spotify_cache.backend import SpotifyCache
 from spotify_cache.codecs.sealing import generate_key
 from spotify_cache.exceptions import StoreError, StoreUnavailable
 from spotify_cache.stores import redis_pool
@@ -52,6 +53,26 @@ def test_clear_keeps_other_caches_and_foreign_keys(cache, redis_url, redis_clien
     assert redis_client.get("foreign:key") == b"keep"
     other.clear()
     redis_client.delete("foreign:key")
+
+
+class PipeKeys(SpotifyCache):
+    """A subclass with its own key format, as django-redis users write them."""
+
+    def make_key(self, key, version=None) -> str:
+        return f"app|{self.key_prefix}|{self.version if version is None else version}|{key}"
+
+
+def test_a_subclass_make_key_names_every_stored_key(redis_url, redis_client) -> None:
+    cache = PipeKeys(redis_url, {"KEY_PREFIX": "pipe"})
+    cache.set("a", 1)
+    cache.set_many({"b": 2, "c": 3}, version=2)
+    assert redis_client.exists("app|pipe|1|a", "app|pipe|2|b", "app|pipe|2|c") == 3
+    assert cache.get("a") == 1 and cache.get_many(["b", "c"], version=2) == {"b": 2, "c": 3}
+    redis_client.set("app|other|1|a", b"keep")
+    cache.clear()  # its namespace comes from the override too
+    assert redis_client.exists("app|pipe|1|a", "app|pipe|2|b") == 0
+    assert redis_client.get("app|other|1|a") == b"keep"
+    redis_client.delete("app|other|1|a")
 
 
 def test_incr_keeps_ttl_and_fails_on_missing(cache) -> None:
