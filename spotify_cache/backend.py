@@ -55,10 +55,8 @@ class SpotifyCache(BaseCache):
         cfg = config.read_config(location, options)
         self._codec = config.codec(options)
         self._store: Store = cfg.store_cls.open(cfg.location, options, namespace=self._namespace())
-        # Django's own key format can be built inline unless a subclass or KEY_FUNCTION changes it.
-        self._inline_keys = self.key_func is default_key_func and (
-            type(self).make_key is BaseCache.make_key
-        )
+        # Django's own key format is built inline unless a subclass changes make_key.
+        self._django_make_key = type(self).make_key is BaseCache.make_key
         with _rejections_lock:
             self.rejections = _rejections.setdefault((str(location), self.key_prefix), Counter())
 
@@ -81,10 +79,11 @@ class SpotifyCache(BaseCache):
 
     def make_and_validate_key(self, key: Any, version: int | None = None) -> str:
         """Django's key and portability warnings, with a fast path for plain keys."""
-        if not self._inline_keys:
-            skey = self.make_key(key, version=version)
-        else:  # Django's make_key with default_key_func, without the two calls
+        if self.key_func is default_key_func and self._django_make_key:
+            # Django's make_key with default_key_func, without the two calls
             skey = "%s:%s:%s" % (self.key_prefix, self.version if version is None else version, key)  # noqa: UP031
+        else:
+            skey = self.make_key(key, version=version)
         if _PLAIN_KEY.fullmatch(skey) is None:
             self.validate_key(skey)
         return skey
