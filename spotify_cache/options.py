@@ -116,6 +116,10 @@ def read_config(location: Any, options: Mapping[str, Any]) -> CacheConfig:
         raise ImproperlyConfigured(
             f"unknown OPTIONS {sorted(unknown)} for {store_cls.__name__}; known: {known}"
         )
+    try:
+        store_cls.check_options(options)
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from exc
     if "STRATEGY" in options:
         try:
             resolve_strategy(options["STRATEGY"])

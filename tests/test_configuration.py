@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -78,10 +79,29 @@ def test_store_by_dotted_path() -> None:
         ("memory://", {"ALGORITHM": "rot13", "ENCRYPTION_KEYS": [generate_key()]}, "ALGORITHM"),
         ("memory://", {"STORE": "tests.nowhere.Store"}, "STORE"),
         ("memory://", {"STORE": "builtins.dict"}, "STORE"),
+        ("memory://", {"MAX_ENTRIES": "300"}, 'OPTIONS["MAX_ENTRIES"]'),
+        ("memory://", {"CULL_FREQUENCY": -1}, 'OPTIONS["CULL_FREQUENCY"]'),
+        ("memory://", {"MAX_BYTES": True}, 'OPTIONS["MAX_BYTES"]'),
+        ("memory://", {"TIMER": 3}, 'OPTIONS["TIMER"]'),
+        ("redis://127.0.0.1:6379/0", {"SOCKET_TIMEOUT": "0.25"}, 'OPTIONS["SOCKET_TIMEOUT"]'),
+        ("redis://127.0.0.1:6379/0", {"RETRIES": -1}, 'OPTIONS["RETRIES"]'),
+        ("redis://127.0.0.1:6379/0", {"MAX_CONNECTIONS": 0}, 'OPTIONS["MAX_CONNECTIONS"]'),
+        ("redis://127.0.0.1:6379/0", {"CLEAR": "all"}, 'OPTIONS["CLEAR"]'),
+        (
+            "redis://127.0.0.1:6379/0",
+            {"CONNECTION_POOL_KWARGS": {"decode_responses": True}},
+            'OPTIONS["CONNECTION_POOL_KWARGS"]["decode_responses"]',
+        ),
+        ("redis://127.0.0.1:6379/0", {"NEAR_CACHE": {"TTL": 0}}, 'OPTIONS["NEAR_CACHE"]["TTL"]'),
+        (
+            "redis://127.0.0.1:6379/0",
+            {"NEAR_CACHE": {"MAX_ENTRIES": 1.5}},
+            'OPTIONS["NEAR_CACHE"]["MAX_ENTRIES"]',
+        ),
     ],
 )
 def test_misconfiguration_names_the_setting(location: str, options: dict, names: str) -> None:
-    with pytest.raises(ImproperlyConfigured, match=names.replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(ImproperlyConfigured, match=re.escape(names)):
         make_cache(location, **options)
 
 
@@ -107,6 +127,7 @@ def ids(settings: Any, debug: bool, **cache: Any) -> list[str]:
         ({"STRATEGY": "mru"}, "spotify_cache.E002"),
         ({"SERIALIZER": "yaml"}, "spotify_cache.E003"),
         ({"MAX_ENTRYS": 1}, "spotify_cache.E004"),
+        ({"MAX_ENTRIES": "many"}, "spotify_cache.E004"),
     ],
 )
 def test_system_check_errors(settings, options: dict, expected: str) -> None:

@@ -37,6 +37,12 @@ class Store(ABC):
         self.namespace = namespace
 
     @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        """Raise ``ValueError`` naming the first bad value in ``options``; called
+        at start-up and by ``manage.py check``, without building the store."""
+        return None  # the base store reads no options
+
+    @classmethod
     def open(
         cls, location: str | list[str], options: Mapping[str, Any], *, namespace: str = "*"
     ) -> Store:

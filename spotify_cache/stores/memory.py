@@ -16,6 +16,7 @@ from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any, ClassVar
 
 from ..strategies import make_strategy
+from . import option_checks
 from .base import Store
 
 _NEVER = float("inf")
@@ -55,6 +56,14 @@ class MemoryStore(Store):
         self._cull_first = cull_first
         self._bounded_after_insert = self.max_bytes is not None or not cull_first
         self._lock = threading.Lock()
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        option_checks.number(options, "MAX_ENTRIES", minimum=1, integer=True)
+        option_checks.number(options, "CULL_FREQUENCY", minimum=0, integer=True)
+        option_checks.number(options, "MAX_BYTES", minimum=1, integer=True, optional=True)
+        if options.get("TIMER") is not None and not callable(options["TIMER"]):
+            raise ValueError(f'OPTIONS["TIMER"] must be a callable, not {options["TIMER"]!r}')
 
     @classmethod
     def open(

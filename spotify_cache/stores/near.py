@@ -20,6 +20,7 @@ import threading
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
+from . import option_checks
 from .base import Store
 from .memory import MemoryStore
 from .redis import RedisStore
@@ -56,6 +57,14 @@ class NearCacheStore(Store):
         self.tracker = Tracker.for_prefix(self.remote.location, literal_prefix(namespace))
         self.tracker.subscribe(self._forget)
         self.flush_on_clear = self.remote.flush_on_clear
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        RedisStore.check_options(options)
+        near = options.get("NEAR_CACHE") or {}
+        within = 'OPTIONS["NEAR_CACHE"]'
+        option_checks.number(near, "MAX_ENTRIES", minimum=1, integer=True, within=within)
+        option_checks.number(near, "TTL", minimum=0.001, within=within)
 
     @classmethod
     def open(

@@ -17,7 +17,7 @@ import redis
 import redis.asyncio as aredis
 
 from ..exceptions import StoreError, StoreUnavailable
-from . import redis_pool
+from . import option_checks, redis_pool
 from .base import Store
 from .lua import source
 from .redis_wire import Wire
@@ -88,6 +88,11 @@ class RedisStore(Store):
         self._read_wires = [self._wire_for(c) for c in self._replicas] or [self._wire]
         self._cas = self._primary.register_script(source("compare_and_set"))
         self._touch = self._primary.register_script(source("touch"))
+
+    @classmethod
+    def check_options(cls, options: Mapping[str, Any]) -> None:
+        redis_pool.check_options(options)
+        option_checks.one_of(options, "CLEAR", ("namespace", "flushdb"))
 
     # -- clients -----------------------------------------------------------------
     def client(self, write: bool = True) -> redis.Redis:

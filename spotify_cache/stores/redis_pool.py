@@ -19,6 +19,8 @@ import redis.asyncio as aredis
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.retry import Retry
 
+from . import option_checks
+
 DEFAULTS: dict[str, Any] = {
     "SOCKET_CONNECT_TIMEOUT": 0.25,
     "SOCKET_TIMEOUT": 0.25,
@@ -33,6 +35,23 @@ _async_pools: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Any, Any
     weakref.WeakKeyDictionary()
 )
 _lock = threading.Lock()
+
+
+def check_options(options: Mapping[str, Any]) -> None:
+    """``ValueError`` naming the first bad connection option."""
+    for name in ("SOCKET_CONNECT_TIMEOUT", "SOCKET_TIMEOUT"):
+        option_checks.number(options, name, minimum=0.001, optional=True)
+    option_checks.number(options, "RETRIES", minimum=0, integer=True)
+    option_checks.number(options, "MAX_CONNECTIONS", minimum=1, integer=True)
+    option_checks.number(options, "HEALTH_CHECK_INTERVAL", minimum=0)
+    extra = options.get("CONNECTION_POOL_KWARGS", {})
+    if not isinstance(extra, Mapping):
+        raise ValueError(f'OPTIONS["CONNECTION_POOL_KWARGS"] must be a dict, not {extra!r}')
+    if extra.get("decode_responses"):
+        raise ValueError(
+            'OPTIONS["CONNECTION_POOL_KWARGS"]["decode_responses"] must be off: '
+            "the store keeps sealed bytes, which are not text"
+        )
 
 
 def pool_kwargs(options: Mapping[str, Any]) -> dict[str, Any]:
