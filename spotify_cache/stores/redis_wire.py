@@ -38,10 +38,8 @@ class Wire:
         pool = self.pool
         conn = pool.get_connection()
         try:
-            conn.send_command(*args)
-            return conn.read_response()
+            return _exchange(conn, args)
         except RETRYABLE as error:
-            conn.disconnect()
             return self._retry(conn, args, error)
         finally:
             pool.release(conn)
@@ -50,9 +48,20 @@ class Wire:
         for failures in range(1, self.retries + 1):
             time.sleep(self.backoff.compute(failures))
             try:
-                conn.send_command(*args)
-                return conn.read_response()
+                return _exchange(conn, args)
             except RETRYABLE as exc:
-                conn.disconnect()
                 error = exc
         raise error
+
+
+def _exchange(conn: Any, args: tuple[Any, ...]) -> Any:
+    """One command and its reply; on anything but an error reply the connection
+    is dropped, since a reply may still be on its way."""
+    try:
+        conn.send_command(*args)
+        return conn.read_response()
+    except redis.ResponseError:  # an error reply, read whole: the connection is in step
+        raise
+    except BaseException:
+        conn.disconnect()
+        raise
