@@ -1,10 +1,12 @@
-"""The trace simulator, run as a real subprocess on slices of the shared traces."""
+"""The trace simulator, run as a real subprocess on slices of the shared traces
+(or on a Zipf trace of the same shape where those are not beside the repository)."""
 
 from __future__ import annotations
 
 import gzip
 import json
 import os
+import random
 import subprocess
 import sys
 from collections import OrderedDict
@@ -18,23 +20,37 @@ TRACES = ROOT.parent / "shared" / "traces"
 FIELDS = {"requests", "hits", "miss_ratio", "byte_miss_ratio", "seconds"}
 
 
-def _slice(name: str, target: Path, lines: int) -> Path:
+def _slice(name: str, target: Path, lines: int, sizes: tuple[int, int]) -> Path:
+    """The first ``lines`` requests of a shared trace; where the shared traces
+    are not checked out beside the repository, a Zipf trace of the same shape."""
     source = TRACES / f"{name}.csv.gz"
     if not source.exists():
-        pytest.skip(f"shared trace {source} not available")
+        return _zipf_trace(target, lines, sizes)
     with gzip.open(source, "rt") as src, gzip.open(target, "wt") as dst:
         dst.writelines(islice(src, lines + 1))  # header + requests
     return target
 
 
+def _zipf_trace(target: Path, lines: int, sizes: tuple[int, int], keys: int = 2000) -> Path:
+    rng = random.Random(5)
+    weights = [1 / rank for rank in range(1, keys + 1)]
+    size_of = [rng.randint(*sizes) for _ in range(keys)]
+    with gzip.open(target, "wt") as out:
+        out.write("time,key,size\n")
+        for t, key in enumerate(rng.choices(range(keys), weights, k=lines)):
+            out.write(f"{t},k{key},{size_of[key]}\n")
+    return target
+
+
 @pytest.fixture
 def web_slice(tmp_path: Path) -> Path:
-    return _slice("cache2k_web07", tmp_path / "web07.csv.gz", 5000)
+    return _slice("cache2k_web07", tmp_path / "web07.csv.gz", 5000, sizes=(1, 1))
 
 
 @pytest.fixture
 def sized_slice(tmp_path: Path) -> Path:
-    return _slice("cloudPhysicsIO", tmp_path / "cloud.csv.gz", 5000)
+    # cloudPhysics blocks are 512 bytes or more
+    return _slice("cloudPhysicsIO", tmp_path / "cloud.csv.gz", 5000, sizes=(512, 8192))
 
 
 def run(*args: str) -> subprocess.CompletedProcess[str]:
