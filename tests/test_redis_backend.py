@@ -100,6 +100,27 @@ def test_incr_is_atomic_across_threads(cache) -> None:
     assert cache.get("n") == 200
 
 
+def test_threads_sharing_the_pool_each_read_their_own_replies(cache) -> None:
+    errors: list[str] = []
+
+    def own_values(thread: int) -> None:
+        for n in range(200):
+            cache.set(f"t{thread}", (thread, n))
+            cache.set_many({f"t{thread}:a": n, f"t{thread}:b": -n})
+            got = (cache.get(f"t{thread}"), cache.get_many([f"t{thread}:a", f"t{thread}:b"]))
+            if got != ((thread, n), {f"t{thread}:a": n, f"t{thread}:b": -n}):
+                errors.append(f"thread {thread} step {n} read {got!r}")
+            cache.delete(f"t{thread}:b")
+
+    threads = [threading.Thread(target=own_values, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert cache.rejections == {}
+
+
 def _bump_in_process(url: str, prefix: str, keys: list[str], count: int) -> None:
     import django
     from django.conf import settings
