@@ -14,7 +14,6 @@ django-redis from the same run.  Starts a private redis-server unless
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import random
 import statistics
@@ -26,7 +25,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from benchmarks.backend_ops import configure, payload
-from benchmarks.common import publish, redis_url
+from benchmarks.common import arguments, publish, redis_url
 
 CONFIGS = ("ours: HMAC", "ours: AES-GCM", "django-redis", "Django RedisCache")
 PEER = "django-redis"
@@ -96,14 +95,7 @@ def report(results: dict[tuple[str, int, str], float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--redis-url")
-    parser.add_argument("--seconds", type=float, default=0.5)
-    parser.add_argument("--rounds", type=int, default=3)
-    parser.add_argument(
-        "--write", action="store_true", help="append the table to docs/benchmarks.md"
-    )
-    args = parser.parse_args()
+    args = arguments(__doc__, seconds=0.5, rounds=3)
     with redis_url(args.redis_url) as url:
         configure(url)
         results = asyncio.run(measure(args.seconds, args.rounds))

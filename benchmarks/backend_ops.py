@@ -18,7 +18,6 @@ table; --write appends it, dated, to docs/benchmarks.md.
 
 from __future__ import annotations
 
-import argparse
 import pickle
 import random
 import statistics
@@ -29,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import publish, redis_url
+from benchmarks.common import arguments, publish, redis_url
 
 SIZES = {"100 B": 100, "2 KB": 2048, "50 KB": 51200}
 OPS = ("get", "set", "get_many(100)")
@@ -191,14 +190,7 @@ def report(results: Results) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--redis-url")
-    parser.add_argument("--seconds", type=float, default=0.3)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument(
-        "--write", action="store_true", help="append the table to docs/benchmarks.md"
-    )
-    args = parser.parse_args()
+    args = arguments(__doc__, seconds=0.3, rounds=5)
     with redis_url(args.redis_url) as url:
         configure(url)
         publish("Backend ops/s", report(measure(args.seconds, args.rounds)), args.write)

@@ -1,7 +1,9 @@
-"""What every benchmark script shares: a Redis to run against, and publishing results."""
+"""What every benchmark script shares: its command line, a Redis to run against,
+and publishing results."""
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
 import sys
 from collections.abc import Iterator
@@ -13,6 +15,17 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 RESULTS = ROOT / "docs" / "benchmarks.md"
+
+
+def arguments(doc: str, *, seconds: float, rounds: int, redis: bool = True) -> argparse.Namespace:
+    """``--seconds`` per sample, ``--rounds``, ``--write`` (and ``--redis-url``)."""
+    parser = argparse.ArgumentParser(description=doc.split("\n")[0])
+    if redis:
+        parser.add_argument("--redis-url", help="default: a private redis-server for the run")
+    parser.add_argument("--seconds", type=float, default=seconds)
+    parser.add_argument("--rounds", type=int, default=rounds)
+    parser.add_argument("--write", action="store_true", help="append to docs/benchmarks.md")
+    return parser.parse_args()
 
 
 @contextmanager

@@ -16,7 +16,6 @@ on a miss, over 20,000 keys with room for 2,000: the eviction path).
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import random
 import statistics
@@ -28,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from benchmarks.common import publish
+from benchmarks.common import arguments, publish
 
 STRATEGIES = ("lru", "lfu", "adaptive")
 WORKLOADS = ("get", "set", "zipf")
@@ -159,11 +158,7 @@ def table(results: dict[tuple[str, str], float], names: list[str], peer: str) ->
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--seconds", type=float, default=0.3)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--write", action="store_true", help="append to docs/benchmarks.md")
-    args = parser.parse_args()
+    args = arguments(__doc__, seconds=0.3, rounds=5, redis=False)
     configure()
     from django.core.cache import caches
 

@@ -12,7 +12,6 @@
 
 from __future__ import annotations
 
-import argparse
 import multiprocessing
 import statistics
 import sys
@@ -23,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.backend_ops import ops_per_second, payload  # noqa: E402
-from benchmarks.common import publish, redis_url  # noqa: E402
+from benchmarks.common import arguments, publish, redis_url  # noqa: E402
 
 
 def setup_django() -> None:
@@ -104,12 +103,7 @@ def report(result: dict[str, float], delays: list[float]) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--redis-url")
-    parser.add_argument("--seconds", type=float, default=0.5)
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--write", action="store_true", help="append to docs/benchmarks.md")
-    args = parser.parse_args()
+    args = arguments(__doc__, seconds=0.5, rounds=5)
     setup_django()
     with redis_url(args.redis_url) as url:
         body = report(rates(url, args.seconds, args.rounds), propagation(url))
