@@ -22,7 +22,7 @@ from .codecs.sealing import ALGORITHMS, build_sealer, decode_key
 from .codecs.serializers import BUILTIN as SERIALIZERS
 from .codecs.serializers import Serializer
 from .stores import BUILTIN as STORES
-from .stores import Store
+from .stores import Store, option_checks
 from .strategies import resolve_strategy
 
 #: OPTIONS the backend itself reads (stores declare their own in ``option_names``).
@@ -55,16 +55,9 @@ class CacheConfig:
 
 def store_class(location: Any, options: Mapping[str, Any]) -> type[Store]:
     """The store class ``OPTIONS["STORE"]`` names, or the one ``LOCATION`` implies."""
-    spec = options.get("STORE") or _store_from_location(location)
-    if isinstance(spec, str):
-        try:
-            spec = import_string(STORES.get(spec, spec))
-        except ImportError as exc:
-            raise ImproperlyConfigured(
-                f'OPTIONS["STORE"] {spec!r} cannot be imported: {exc}'
-            ) from exc
-    if not (isinstance(spec, type) and issubclass(spec, Store)):
-        raise ImproperlyConfigured(f'OPTIONS["STORE"] {spec!r} is not a spotify_cache Store')
+    spec = _resolve_class(
+        "STORE", options.get("STORE") or _store_from_location(location), STORES, Store
+    )
     if options.get("NEAR_CACHE"):
         return _near_cache_class(spec, options["NEAR_CACHE"])
     return spec
@@ -130,18 +123,25 @@ def read_config(location: Any, options: Mapping[str, Any]) -> CacheConfig:
     return CacheConfig(store_cls, loc, options)
 
 
-def _plugin(kind: str, spec: Any, builtin: Mapping[str, type], base: type) -> Any:
-    if spec is None or isinstance(spec, base):
-        return spec
+def _resolve_class(kind: str, spec: Any, builtin: Mapping[str, Any], base: type) -> Any:
+    """``OPTIONS[kind]`` as a subclass of ``base``: a built-in name, a dotted path or a class."""
     if isinstance(spec, str):
+        target = builtin.get(spec, spec)
         try:
-            spec = builtin[spec] if spec in builtin else import_string(spec)
+            spec = import_string(target) if isinstance(target, str) else target
         except ImportError as exc:
             raise ImproperlyConfigured(
                 f'OPTIONS["{kind}"] {spec!r}: use one of {sorted(builtin)} or a dotted path ({exc})'
             ) from exc
     if not (isinstance(spec, type) and issubclass(spec, base)):
         raise ImproperlyConfigured(f'OPTIONS["{kind}"] {spec!r} is not a {base.__name__}')
+    return spec
+
+
+def _plugin(kind: str, spec: Any, builtin: Mapping[str, type], base: type) -> Any:
+    if spec is None or isinstance(spec, base):
+        return spec
+    spec = _resolve_class(kind, spec, builtin, base)
     try:
         return spec()
     except ImportError as exc:
@@ -180,6 +180,11 @@ def algorithm(options: Mapping[str, Any], keys: Sequence[str]) -> str:
 def codec(options: Mapping[str, Any]) -> ValueCodec:
     """The value pipeline described by ``OPTIONS``."""
     opts = {**DEFAULTS, **options}
+    try:
+        option_checks.number(options, "COMPRESS_MIN_BYTES", minimum=0, integer=True)
+        option_checks.number(options, "MAX_VALUE_BYTES", minimum=1, integer=True)
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from exc
     serializer = _plugin("SERIALIZER", opts["SERIALIZER"], SERIALIZERS, Serializer)
     compressor = _plugin("COMPRESSOR", opts["COMPRESSOR"], COMPRESSORS, Compressor)
     keys = encryption_keys(options)
@@ -193,8 +198,8 @@ def codec(options: Mapping[str, Any]) -> ValueCodec:
         serializer,
         sealer,
         compressor,
-        compress_min_bytes=int(opts["COMPRESS_MIN_BYTES"]),
-        max_value_bytes=int(opts["MAX_VALUE_BYTES"]),
+        compress_min_bytes=opts["COMPRESS_MIN_BYTES"],
+        max_value_bytes=opts["MAX_VALUE_BYTES"],
     )
 
 

@@ -83,6 +83,8 @@ def test_store_by_dotted_path() -> None:
         ("memory://", {"CULL_FREQUENCY": -1}, 'OPTIONS["CULL_FREQUENCY"]'),
         ("memory://", {"MAX_BYTES": True}, 'OPTIONS["MAX_BYTES"]'),
         ("memory://", {"TIMER": 3}, 'OPTIONS["TIMER"]'),
+        ("memory://", {"MAX_VALUE_BYTES": "32M"}, 'OPTIONS["MAX_VALUE_BYTES"]'),
+        ("memory://", {"COMPRESS_MIN_BYTES": -1}, 'OPTIONS["COMPRESS_MIN_BYTES"]'),
         ("redis://127.0.0.1:6379/0", {"SOCKET_TIMEOUT": "0.25"}, 'OPTIONS["SOCKET_TIMEOUT"]'),
         ("redis://127.0.0.1:6379/0", {"RETRIES": -1}, 'OPTIONS["RETRIES"]'),
         ("redis://127.0.0.1:6379/0", {"MAX_CONNECTIONS": 0}, 'OPTIONS["MAX_CONNECTIONS"]'),

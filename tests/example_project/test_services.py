@@ -117,6 +117,16 @@ def test_artist_stats_aggregate_the_artists_plays(demo):
     assert stats["ms_played"] == sum(events.values_list("ms_played", flat=True))
 
 
+def record_play(listener_id: int, track_id: int, *, ms_played: int) -> ListeningEvent:
+    """A new listening event, as late as the latest one."""
+    return ListeningEvent.objects.create(
+        listener_id=listener_id,
+        track_id=track_id,
+        played_at=ListeningEvent.objects.latest("played_at").played_at,
+        ms_played=ms_played,
+    )
+
+
 def test_unknown_artist_raises_and_caches_nothing(demo):
     with pytest.raises(Artist.DoesNotExist):
         services.artist_stats(10**9)
@@ -130,12 +140,7 @@ def test_saving_a_listening_event_invalidates_top_tracks_after_commit(
     before = services.top_tracks(busiest_listener_id)
     favourite = before.value[0]
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
-        ListeningEvent.objects.create(
-            listener_id=busiest_listener_id,
-            track_id=favourite["track_id"],
-            played_at=ListeningEvent.objects.latest("played_at").played_at,
-            ms_played=60_000,
-        )
+        record_play(busiest_listener_id, favourite["track_id"], ms_played=60_000)
         # Not committed yet: readers still get the old, committed history.
         assert services.top_tracks(busiest_listener_id).hit
     assert len(callbacks) == 1
@@ -150,12 +155,7 @@ def test_rolled_back_event_invalidates_nothing(
 ):
     services.top_tracks(busiest_listener_id)
     with django_capture_on_commit_callbacks(execute=False):
-        ListeningEvent.objects.create(
-            listener_id=busiest_listener_id,
-            track=Track.objects.first(),
-            played_at=ListeningEvent.objects.latest("played_at").played_at,
-            ms_played=1_000,
-        )
+        record_play(busiest_listener_id, Track.objects.first().pk, ms_played=1_000)
     assert services.top_tracks(busiest_listener_id).hit
 
 
@@ -163,12 +163,7 @@ def test_other_listeners_stay_cached(busiest_listener_id, django_capture_on_comm
     other = Listener.objects.exclude(pk=busiest_listener_id).filter(events__isnull=False).first()
     services.top_tracks(other.pk)
     with django_capture_on_commit_callbacks(execute=True):
-        ListeningEvent.objects.create(
-            listener_id=busiest_listener_id,
-            track=Track.objects.first(),
-            played_at=ListeningEvent.objects.latest("played_at").played_at,
-            ms_played=1_000,
-        )
+        record_play(busiest_listener_id, Track.objects.first().pk, ms_played=1_000)
     assert services.top_tracks(other.pk).hit
 
 
