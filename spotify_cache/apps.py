@@ -12,3 +12,8 @@ class SpotifyCacheConfig(AppConfig):
 
     def ready(self) -> None:
         from . import checks  # noqa: F401  (registers the checks)
+        from .invalidation import bindings, hooks
+
+        hooks.connect()
+        bindings.load_settings()
+        bindings.connect_receivers()
