@@ -69,21 +69,57 @@ class CacheManager:
     def get(self, key: str, default: Any = None) -> Any:
         return self.cache.get(key, default)
 
-    def set(self, key: str, value: Any, ttl: float | None = DEFAULT_TIMEOUT) -> None:
-        """Store ``value`` for ``ttl`` seconds (``None``: for ever; omitted: the default)."""
-        self.cache.set(key, value, ttl)
+    def set(
+        self,
+        key: str,
+        value: Any,
+        ttl: float | None = DEFAULT_TIMEOUT,
+        *,
+        tags: Iterable[str] | None = None,
+    ) -> None:
+        """Store ``value`` for ``ttl`` seconds (``None``: for ever; omitted: the
+        default), under ``tags`` when given."""
+        if tags is not None:
+            self._spotify().set(key, value, ttl, tags=tags)
+        else:
+            self.cache.set(key, value, ttl)
 
-    def invalidate(self, key: str) -> bool:
-        """Remove ``key``; return whether it was there.  Fires ``signals.invalidated``."""
-        deleted = bool(self.cache.delete(key))
-        invalidated.send(sender=type(self), cache=self.cache, key=key, deleted=deleted)
+    def invalidate(self, key_or_glob: str) -> int:
+        """Invalidate a key or every key matching a glob (``spotify:user:123:*``);
+        return how many held a value.  Fires ``signals.invalidated``."""
+        if isinstance(self.cache, SpotifyCache):
+            return self.cache.invalidate(key_or_glob)
+        deleted = int(bool(self.cache.delete(key_or_glob)))
+        invalidated.send(
+            sender=type(self),
+            cache=self.cache,
+            alias=None,
+            kind="key",
+            targets=(key_or_glob,),
+            count=deleted,
+            cause="key",
+            reason="",
+        )
         return deleted
 
-    def invalidate_many(self, keys: Iterable[str]) -> None:
-        keys = list(keys)
-        self.cache.delete_many(keys)
-        for key in keys:
-            invalidated.send(sender=type(self), cache=self.cache, key=key, deleted=True)
+    def invalidate_many(self, keys: Iterable[str]) -> int:
+        """Invalidate each key (literally: no globs); return how many held a value."""
+        if isinstance(self.cache, SpotifyCache):
+            return sum(self.cache.invalidate(k, glob=False) for k in keys)
+        return sum(self.invalidate(k) for k in keys)
+
+    def invalidate_tags(self, *tags: str) -> None:
+        """Invalidate every value written with any of ``tags`` (``set(..., tags=[...])``)."""
+        self._spotify().invalidate_tags(*tags)
+
+    def invalidate_partition(self, name: str) -> None:
+        """Invalidate every value of partition ``name``."""
+        self._spotify().invalidate_partition(name)
+
+    def _spotify(self) -> SpotifyCache:
+        if not isinstance(self.cache, SpotifyCache):
+            raise TypeError(f"{type(self.cache).__name__} has no tags or partitions")
+        return self.cache
 
     def get_many(self, keys: Iterable[str]) -> dict[str, Any]:
         return self.cache.get_many(keys)
@@ -113,10 +149,10 @@ class CacheManager:
     async def aset(self, key: str, value: Any, ttl: float | None = DEFAULT_TIMEOUT) -> None:
         await self.cache.aset(key, value, ttl)
 
-    async def ainvalidate(self, key: str) -> bool:
-        deleted = bool(await self.cache.adelete(key))
-        invalidated.send(sender=type(self), cache=self.cache, key=key, deleted=deleted)
-        return deleted
+    async def ainvalidate(self, key_or_glob: str) -> int:
+        if isinstance(self.cache, SpotifyCache):
+            return await self.cache.ainvalidate(key_or_glob)
+        return self.invalidate(key_or_glob)
 
     async def aget_or_set(
         self, key: str, default: Callable[[], Any] | Any, ttl: float | None = DEFAULT_TIMEOUT

@@ -14,6 +14,14 @@ from django.dispatch import Signal
 #: ``"auth"``, ``"truncated"``, ``"version"``, ``"key_id"``, ``"too_large"``).
 value_rejected = Signal()
 
-#: A key was invalidated through ``CacheManager.invalidate``.
-#: Arguments: ``sender``, ``cache``, ``key`` (the caller's key), ``deleted`` (bool).
+#: Something was invalidated (``invalidate``, ``invalidate_tags``,
+#: ``invalidate_partition``, and everything built on them: model bindings,
+#: ``manage.py invalidatecache``).  Sent after the store has done it.
+#: Arguments: ``sender`` (backend class), ``cache`` (backend instance),
+#: ``alias`` (the ``CACHES`` alias or ``None``), ``kind`` (``"key"``,
+#: ``"glob"``, ``"tag"`` or ``"partition"``), ``targets`` (tuple of caller
+#: keys, the glob, tag names or the partition name), ``count`` (values
+#: removed when known, else ``None``: tags and partitions are O(1) and do not
+#: count), ``cause`` (``kind``, or ``"model"`` when a model binding caused
+#: it), ``reason`` (free text, never a value).
 invalidated = Signal()

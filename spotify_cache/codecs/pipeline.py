@@ -1,18 +1,24 @@
 """``ValueCodec``: the one place values become stored bytes and back.
 
-encode: serialize -> compress (above a threshold, only if it shrinks) -> seal
-decode: check size -> parse header -> authenticate/decrypt -> inflate -> deserialize
+encode: serialize -> compress (above a threshold, only if it shrinks) -> [stamp] -> seal
+decode: check size -> parse header -> authenticate/decrypt -> [check stamp] -> inflate
+        -> deserialize
 
-Nothing reaches a deserializer before the sealer has authenticated it.
+Nothing reaches a deserializer before the sealer has authenticated it, and
+nothing invalidated (a stamp naming a version token that is no longer
+current) reaches it either: it reads as ``InvalidValue("stale")``.
 """
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
 from typing import Any
 
 from ..exceptions import InvalidValue
+from . import stamps
 from .compressors import Compressor
-from .framing import FORMAT_VERSION, HEADER_SIZE, pack_header
+from .framing import FORMAT_VERSION, HEADER_SIZE, STAMPED, TOMBSTONE, pack_header
 from .sealing import Sealer
 from .serializers import Serializer
 
@@ -44,9 +50,39 @@ class ValueCodec:
         self._open = sealer.open
         self._seal = sealer.seal
         self._plain_header = pack_header(serializer.id, 0, sealer.algorithm, sealer.key_id)
+        #: The version record every value read through this codec must carry
+        #: (a partition's ``p:<name>``), or ``None``.
+        self.required: str | None = None
+        #: ``stamp_valid(records)``: are these ``(name, token)`` records current?
+        self.stamp_valid: Callable[[list[tuple[str, bytes]]], bool] | None = None
 
-    def encode(self, store_key: str, value: Any) -> bytes:
-        """The sealed blob for ``value`` under ``store_key``; ``ValueError`` if too large."""
+    def derive(
+        self,
+        *,
+        serializer: Serializer | None = None,
+        compressor: Compressor | bool | None = False,
+        required: str | None = None,
+        stamp_valid: Callable[[list[tuple[str, bytes]]], bool] | None = None,
+    ) -> ValueCodec:
+        """A copy sharing the sealer, with another serializer or compressor
+        (``False``: keep this one's) and stamp policy (a partition's codec)."""
+        twin = copy.copy(self)
+        if serializer is not None:
+            twin.serializer = serializer
+            twin._loaders = {**self._loaders, serializer.id: serializer.loads}
+            twin._plain_header = pack_header(serializer.id, 0, self._algorithm, self.sealer.key_id)
+        if isinstance(compressor, Compressor):
+            twin.compressor = compressor
+            twin._compressors = {**self._compressors, compressor.id: compressor}
+        elif compressor is None:
+            twin.compressor = None
+        twin.required = required
+        twin.stamp_valid = stamp_valid or self.stamp_valid
+        return twin
+
+    def encode(self, store_key: str, value: Any, stamp: bytes = b"") -> bytes:
+        """The sealed blob for ``value`` under ``store_key`` (with a ``stamps``
+        record when given); ``ValueError`` if too large."""
         payload = self.serializer.dumps(value)
         header = self._plain_header
         if self.compressor is not None and len(payload) >= self.compress_min_bytes:
@@ -56,6 +92,8 @@ class ValueCodec:
                 f"value for cache key {store_key!r} is {len(payload)} bytes, "
                 f"over MAX_VALUE_BYTES={self.max_value_bytes}"
             )
+        if stamp:
+            header, payload = bytes((header[0], header[1] | STAMPED, header[2])), stamp + payload
         raw_key = store_key.encode()  # framing.bind_key, inlined
         return self._seal(header, len(raw_key).to_bytes(4, "big") + raw_key, payload)
 
@@ -67,14 +105,18 @@ class ValueCodec:
         if len(blob) > self._max_blob:
             raise InvalidValue("too_large")
         version, flags, key_id = blob[0], blob[1], blob[2]
-        if version != FORMAT_VERSION or flags & 0x80:
-            raise InvalidValue("version")
-        if flags >> 5 != self._algorithm:
+        if version != FORMAT_VERSION:
+            raise InvalidValue("stale" if blob.startswith(TOMBSTONE) else "version")
+        if (flags >> 5) & 0x03 != self._algorithm:
             raise InvalidValue("algorithm")
         if key_id not in self._key_ids:
             raise InvalidValue("key_id")
         raw_key = store_key.encode()  # framing.bind_key, inlined
         payload = self._open(blob, key_id, len(raw_key).to_bytes(4, "big") + raw_key)
+        if flags & STAMPED:
+            payload = self._check_stamp(payload)
+        elif self.required is not None:
+            raise InvalidValue("stale")  # written before its partition was configured
         if flags & 0x18:
             payload = self._inflate((flags >> 3) & 0x03, payload)
         loads = self._loaders.get(flags & 0x07)
@@ -84,6 +126,26 @@ class ValueCodec:
             return loads(payload)
         except Exception:  # authenticated but undecodable (class renamed since): a miss
             raise InvalidValue("decode") from None
+
+    def stamp_of(self, store_key: str, blob: bytes) -> bytes:
+        """The stamp record sealed in an authentic ``blob`` (``b""`` if none);
+        ``InvalidValue`` if refused or stale.  ``incr`` keeps it on the new value."""
+        self.decode(store_key, blob)
+        if not blob[1] & STAMPED:
+            return b""
+        raw_key = store_key.encode()
+        payload = self._open(blob, blob[2], len(raw_key).to_bytes(4, "big") + raw_key)
+        body, _ = stamps.split(payload)
+        return len(body).to_bytes(2, "big") + body
+
+    def _check_stamp(self, payload: bytes) -> bytes:
+        body, rest = stamps.split(payload)
+        records = stamps.unpack(body)
+        if self.required is not None and (not records or records[0][0] != self.required):
+            raise InvalidValue("stale")  # sealed for another partition layout
+        if self.stamp_valid is None or not self.stamp_valid(records):
+            raise InvalidValue("stale")
+        return rest
 
     def _compress(self, header: bytes, payload: bytes) -> tuple[bytes, bytes]:
         assert self.compressor is not None

@@ -23,6 +23,8 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
+from .versions import StoreVersions, Versions
+
 
 class Store(ABC):
     """Base class of stores."""
@@ -75,7 +77,19 @@ class Store(ABC):
 
     @abstractmethod
     def add(self, key: str, value: bytes, ttl: float | None) -> bool:
-        """Store ``value`` only if ``key`` is free; return whether it was free."""
+        """Store ``value`` only if ``key`` is free (absent, or holding an
+        invalidation marker, ``codecs.framing.TOMBSTONE``); return whether it was free."""
+
+    def set_if_unchanged(
+        self, key: str, expected: bytes | None, value: bytes, ttl: float | None
+    ) -> bool:
+        """Store ``value`` only if ``key`` still holds ``expected`` (``None``:
+        nothing); the read-through write-back.  Override to make it atomic: this
+        default is not, across processes."""
+        if self.get_for_update(key) != expected:
+            return False
+        self.set(key, value, ttl)
+        return True
 
     @abstractmethod
     def compare_and_set(self, key: str, expected: bytes, value: bytes) -> bool:
@@ -110,6 +124,11 @@ class Store(ABC):
         """Seconds left for ``key``: ``None`` if it never expires, ``-2.0`` if absent."""
         raise NotImplementedError(f"{type(self).__name__} cannot report TTLs")
 
+    def versions(self, head: str, tail: str) -> Versions:
+        """The version records (``versions``) of the cache whose record keys are
+        ``head + name + tail``; built once per cache."""
+        return StoreVersions(self, lambda name: f"{head}{name}{tail}")
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release per-request resources (Django calls this after each request)."""
 
@@ -131,6 +150,11 @@ class Store(ABC):
 
     async def aadd(self, key: str, value: bytes, ttl: float | None) -> bool:
         return self.add(key, value, ttl)
+
+    async def aset_if_unchanged(
+        self, key: str, expected: bytes | None, value: bytes, ttl: float | None
+    ) -> bool:
+        return self.set_if_unchanged(key, expected, value, ttl)
 
     async def acompare_and_set(self, key: str, expected: bytes, value: bytes) -> bool:
         return self.compare_and_set(key, expected, value)

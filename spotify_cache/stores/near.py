@@ -25,6 +25,7 @@ from .base import Store
 from .memory import MemoryStore
 from .redis import RedisStore
 from .tracking import Tracker, literal_prefix
+from .versions import Versions
 
 DEFAULTS = {"MAX_ENTRIES": 1000, "STRATEGY": "lru", "TTL": 60.0}
 _shared: dict[tuple[Any, ...], NearCacheStore] = {}
@@ -149,6 +150,16 @@ class NearCacheStore(Store):
         self._written([key])
         return swapped
 
+    def set_if_unchanged(
+        self, key: str, expected: bytes | None, value: bytes, ttl: float | None
+    ) -> bool:
+        written = self.remote.set_if_unchanged(key, expected, value, ttl)
+        self._written([key])
+        return written
+
+    def versions(self, head: str, tail: str) -> Versions:
+        return self.remote.versions(head, tail)
+
     def touch(self, key: str, ttl: float | None) -> bool:
         touched = self.remote.touch(key, ttl)
         self._written([key])
@@ -216,6 +227,13 @@ class NearCacheStore(Store):
         swapped = await self.remote.acompare_and_set(key, expected, value)
         self._written([key])
         return swapped
+
+    async def aset_if_unchanged(
+        self, key: str, expected: bytes | None, value: bytes, ttl: float | None
+    ) -> bool:
+        written = await self.remote.aset_if_unchanged(key, expected, value, ttl)
+        self._written([key])
+        return written
 
     async def atouch(self, key: str, ttl: float | None) -> bool:
         touched = await self.remote.atouch(key, ttl)

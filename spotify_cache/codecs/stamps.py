@@ -1,0 +1,56 @@
+"""Stamps: the version tokens a value was written under, sealed with it.
+
+A value in a partition, or written with tags, carries the token of each
+version record it depends on (``p:<partition>``, ``t:<tag>``).  Invalidating
+a partition or a tag deletes its record; a value whose stamp names a token
+that is no longer current (changed, deleted, evicted, flushed) reads as a
+miss.  The stamp sits inside the sealed plaintext, so it is authenticated
+with the value and cannot be edited by whoever can write to the store.
+
+::
+
+    u16   length of what follows
+    then, per record:  u8 name length, name (UTF-8), token (TOKEN_BYTES)
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from ..exceptions import InvalidValue
+
+TOKEN_BYTES = 8
+MAX_NAME_BYTES = 255
+
+
+def pack(names: Sequence[str], tokens: Sequence[bytes]) -> bytes:
+    """The stamp for ``names`` written under ``tokens``."""
+    parts = []
+    for name, token in zip(names, tokens, strict=True):
+        raw = name.encode()
+        if len(raw) > MAX_NAME_BYTES:
+            raise ValueError(f"tag or partition name longer than {MAX_NAME_BYTES} bytes: {name!r}")
+        parts.append(bytes((len(raw),)) + raw + token)
+    body = b"".join(parts)
+    return len(body).to_bytes(2, "big") + body
+
+
+def split(payload: bytes) -> tuple[bytes, bytes]:
+    """``(stamp body, rest of the payload)``; ``InvalidValue`` if malformed."""
+    size = int.from_bytes(payload[:2], "big")
+    if len(payload) < 2 + size:
+        raise InvalidValue("stamp")
+    return payload[2 : 2 + size], payload[2 + size :]
+
+
+def unpack(body: bytes) -> list[tuple[str, bytes]]:
+    """The ``(name, token)`` records of a stamp body."""
+    records, at = [], 0
+    while at < len(body):
+        size = body[at]
+        end = at + 1 + size + TOKEN_BYTES
+        if end > len(body):
+            raise InvalidValue("stamp")
+        records.append((body[at + 1 : at + 1 + size].decode(), body[at + 1 + size : end]))
+        at = end
+    return records

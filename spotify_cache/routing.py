@@ -1,0 +1,191 @@
+"""Routing: which partition, store and codec a key goes through, and its stamp.
+
+The backend asks the ``Router`` for a key's ``Route`` (partition policy, the
+store holding it, the codec sealing it) and for the stamp of a write: the
+version tokens of the key's partition and of the write's tags (see
+``stores.versions``).  A cache without ``PARTITIONS`` has one route, its own
+store and codec, and stamps only values written with tags.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, NamedTuple
+
+from django.core.exceptions import ImproperlyConfigured
+
+from . import options as config
+from .codecs import ValueCodec, stamps
+from .codecs.compressors import BUILTIN as COMPRESSORS
+from .codecs.compressors import Compressor
+from .codecs.serializers import BUILTIN as SERIALIZERS
+from .codecs.serializers import Serializer
+from .partitions import DEFAULT, Partition, read_partitions, route_order
+from .stores import Store
+from .stores.versions import Versions
+
+#: The version under which record keys are made: never an integer, so no
+#: caller key of any version can be a record key.
+RECORD_VERSION = "_gen"
+_MARK = "\x00spotify-record\x00"
+
+
+class Route(NamedTuple):
+    partition: Partition
+    store: Store
+    codec: ValueCodec
+
+
+def _is_redis(store: Store) -> bool:
+    from .stores.redis import RedisStore
+
+    return isinstance(store, RedisStore) or isinstance(getattr(store, "remote", None), RedisStore)
+
+
+def tag_records(tags: Iterable[str] | None) -> list[str]:
+    """Record names of ``tags``; ``TypeError`` for a bare string or a non-string tag."""
+    if tags is None:
+        return []
+    if isinstance(tags, str | bytes):
+        raise TypeError(f"tags must be a list of strings, not the string {tags!r}")
+    names = []
+    for tag in tags:
+        if not isinstance(tag, str) or not tag:
+            raise TypeError(f"a tag must be a non-empty string, not {tag!r}")
+        names.append(f"t:{tag}")
+    return names
+
+
+class Router:
+    """Routes of one cache: one per partition, longest prefix first."""
+
+    def __init__(
+        self,
+        location: str | list[str],
+        options: Mapping[str, Any],
+        store: Store,
+        codec: ValueCodec,
+        make_key: Callable[..., str],
+    ) -> None:
+        self.partitioned = options.get("PARTITIONS") is not None
+        self.partitions = read_partitions(options, on_redis=_is_redis(store))
+        self._make_key = make_key
+        self._versions: Versions | None = None
+        codec.stamp_valid = self.stamp_valid
+        routes = {
+            name: self._build(p, location, options, store, codec)
+            for name, p in self.partitions.items()
+        }
+        self.default = routes[DEFAULT]
+        self.ordered = [routes[p.name] for p in route_order(self.partitions)]
+        self.stores = list({id(r.store): r.store for r in routes.values()}.values())
+
+    # -- building ------------------------------------------------------------------
+    def _build(
+        self,
+        partition: Partition,
+        location: str | list[str],
+        options: Mapping[str, Any],
+        store: Store,
+        codec: ValueCodec,
+    ) -> Route:
+        return Route(
+            partition,
+            self._store(partition, location, options, store),
+            self._codec(partition, codec),
+        )
+
+    def _codec(self, partition: Partition, codec: ValueCodec) -> ValueCodec:
+        if not self.partitioned and not partition.codec_options:
+            return codec
+        where = f'OPTIONS["PARTITIONS"][{partition.name!r}]'
+        spec = partition.codec_options
+        try:
+            serializer = config._plugin(
+                "SERIALIZER", spec.get("SERIALIZER"), SERIALIZERS, Serializer
+            )
+            compressor = (
+                config._plugin("COMPRESSOR", spec["COMPRESSOR"], COMPRESSORS, Compressor)
+                if "COMPRESSOR" in spec
+                else False
+            )
+        except ImproperlyConfigured as exc:
+            raise ImproperlyConfigured(f"{where}: {exc}") from exc
+        required = partition.record if self.partitioned else None
+        return codec.derive(serializer=serializer, compressor=compressor, required=required)
+
+    def _store(
+        self,
+        partition: Partition,
+        location: str | list[str],
+        options: Mapping[str, Any],
+        store: Store,
+    ) -> Store:
+        if not partition.store_options:
+            return store
+        merged = {**options, **partition.store_options}
+        if not merged.get("NEAR_CACHE") and merged.get("NEAR_CACHE") != {}:
+            merged.pop("NEAR_CACHE", None)
+        where = f'OPTIONS["PARTITIONS"][{partition.name!r}]'
+        try:
+            cfg = config.read_config(location, merged)
+        except ImproperlyConfigured as exc:
+            raise ImproperlyConfigured(f"{where}: {exc}") from exc
+        if not _is_redis(store):  # a memory quota of its own
+            place = f"{cfg.location or 'memory://'}#partition={partition.name}"
+            return cfg.store_cls.open(place, merged, namespace=store.namespace)
+        return cfg.store_cls.open(cfg.location, merged, namespace=store.namespace)
+
+    # -- routing -------------------------------------------------------------------
+    def route(self, key: Any) -> Route:
+        """The route of a caller's key: the longest matching partition prefix."""
+        text = key if isinstance(key, str) else str(key)
+        for route in self.ordered:
+            if text.startswith(route.partition.prefix):
+                return route
+        return self.default
+
+    def named(self, name: str) -> Partition:
+        """The partition called ``name``; ``KeyError`` naming the known ones."""
+        try:
+            return self.partitions[name]
+        except KeyError:
+            raise KeyError(f"no partition {name!r}; known: {sorted(self.partitions)}") from None
+
+    # -- version records -----------------------------------------------------------
+    @property
+    def versions(self) -> Versions:
+        """The cache's version records (created on first use: on Redis that
+        starts the tracking connection)."""
+        if self._versions is None:
+            head, tail = self._record_key_parts()
+            self._versions = self.default.store.versions(head, tail)
+        return self._versions
+
+    def _record_key_parts(self) -> tuple[str, str]:
+        """Record keys are ``head + name + tail``, made like any key of this cache."""
+        sample = self._make_key(_MARK, version=RECORD_VERSION)
+        head, found, tail = sample.partition(_MARK)
+        if not found:  # a KEY_FUNCTION that hides the key: its output names this cache
+            return f"{sample}:", ""
+        return head, tail
+
+    def stamp_valid(self, records: Sequence[tuple[str, bytes]]) -> bool:
+        return self.versions.valid(records)
+
+    def records(self, route: Route, tags: Iterable[str] | None) -> list[str]:
+        """The record names a write to ``route`` with ``tags`` is stamped with."""
+        names = tag_records(tags)
+        if self.partitioned:
+            names.insert(0, route.partition.record)
+        return names
+
+    def stamp(self, names: Sequence[str], ttl: float | None) -> bytes:
+        if not names or (ttl is not None and ttl <= 0):
+            return b""
+        return stamps.pack(names, self.versions.acquire(names, ttl))
+
+    async def astamp(self, names: Sequence[str], ttl: float | None) -> bytes:
+        if not names or (ttl is not None and ttl <= 0):
+            return b""
+        return stamps.pack(names, await self.versions.aacquire(names, ttl))
