@@ -82,7 +82,13 @@ class AsyncMethods(CacheCore):
         skey = self.make_and_validate_key(key, version=version)
         route = self._router.route(key)
         ttl = self._ttl(route, timeout)
-        return await route.store.aadd(skey, await self._asealed(route, skey, value, ttl, tags), ttl)
+        blob = await self._asealed(route, skey, value, ttl, tags)
+        if await route.store.aadd(skey, blob, ttl):
+            return True
+        held = await route.store.aget_for_update(skey)  # as in the sync ``_replace_dead``
+        if held is not None and self._open(route.codec, skey, held) is not MISSING:
+            return False
+        return await route.store.aset_if_unchanged(skey, held, blob, ttl)
 
     async def aget_or_set(
         self,

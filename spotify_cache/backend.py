@@ -120,7 +120,16 @@ class SpotifyCache(AsyncMethods):
         skey = self.make_and_validate_key(key, version=version)
         route = self._router.route(key)
         ttl = self._ttl(route, timeout)
-        return route.store.add(skey, self._sealed(route, skey, value, ttl, tags), ttl)
+        blob = self._sealed(route, skey, value, ttl, tags)
+        return route.store.add(skey, blob, ttl) or self._replace_dead(route, skey, blob, ttl)
+
+    def _replace_dead(self, route: Route, skey: str, blob: bytes, ttl: float | None) -> bool:
+        """``add`` found a blob: take the key anyway if that blob reads as a miss
+        (invalidated, or refused), exactly as ``get`` would see it."""
+        held = route.store.get_for_update(skey)
+        if held is not None and self._open(route.codec, skey, held) is not MISSING:
+            return False
+        return route.store.set_if_unchanged(skey, held, blob, ttl)
 
     def get_or_set(
         self,

@@ -146,7 +146,7 @@ def _check_placement(name: str, policy: Mapping[str, Any], on_redis: bool) -> No
                 f"{_where(name, field_name)} applies to the memory store only: Redis bounds "
                 "itself (maxmemory); use NEAR_CACHE: {...} for an in-process tier"
             )
-    elif policy.get("NEAR_CACHE"):
+    elif policy.get("NEAR_CACHE") not in (None, False):
         raise ImproperlyConfigured(f"{_where(name, 'NEAR_CACHE')} needs a Redis LOCATION")
 
 

@@ -124,7 +124,7 @@ class Router:
         if not partition.store_options:
             return store
         merged = {**options, **partition.store_options}
-        if not merged.get("NEAR_CACHE") and merged.get("NEAR_CACHE") != {}:
+        if not config.near_cache_on(merged):
             merged.pop("NEAR_CACHE", None)
         where = f'OPTIONS["PARTITIONS"][{partition.name!r}]'
         try:

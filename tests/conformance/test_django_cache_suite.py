@@ -65,6 +65,24 @@ class MemoryFernetDjangoSuite(SpotifyCacheSuite, TestCase):
     pass
 
 
+#: Partitions that route some of the suite's keys ("key...", "answer...", "foo...")
+#: through their own policy, codec and store.
+PARTITIONS = {
+    "keys": {"PREFIX": "key", "TIMEOUT": 300, "COMPRESSOR": "zlib"},
+    "answers": {"PREFIX": "answer", "MAX_TIMEOUT": 10**9},
+}
+
+
+@override_settings(
+    CACHES=spotify_caches(
+        "memory://",
+        PARTITIONS={**PARTITIONS, "foo": {"PREFIX": "foo", "MAX_BYTES": 2**20, "STRATEGY": "lfu"}},
+    )
+)
+class MemoryPartitionedDjangoSuite(SpotifyCacheSuite, TestCase):
+    pass
+
+
 REDIS_URL = os.environ.get("REDIS_URL", "")
 NO_CULL = {"cull", "zero_cull"}  # Redis evicts by maxmemory-policy, as in Django's RedisCacheTests
 
@@ -87,6 +105,17 @@ if REDIS_URL:
         )
     )
     class RedisNearCacheDjangoSuite(SpotifyCacheSuite, TestCase):
+        pass
+
+    @override_settings(
+        CACHES=spotify_caches(
+            REDIS_URL,
+            exclude=NO_CULL,
+            ENCRYPTION_KEYS=KEYS,
+            PARTITIONS={**PARTITIONS, "foo": {"PREFIX": "foo", "NEAR_CACHE": {}}},
+        )
+    )
+    class RedisPartitionedDjangoSuite(SpotifyCacheSuite, TestCase):
         pass
 
 else:
