@@ -9,7 +9,6 @@ blobs), evicting one victim at a time.  Time comes from an injectable timer.
 
 from __future__ import annotations
 
-import fnmatch
 import threading
 import time
 from collections.abc import Callable, Hashable, Iterator, Mapping
@@ -18,6 +17,7 @@ from typing import Any, ClassVar
 from ..strategies import make_strategy
 from . import option_checks
 from .base import Store
+from .globs import glob_matcher
 
 _NEVER = float("inf")
 _shared: dict[Hashable, MemoryStore] = {}
@@ -149,8 +149,11 @@ class MemoryStore(Store):
             self._bytes = 0
 
     def iter_keys(self, pattern: str) -> Iterator[str]:
+        """Live keys matching ``pattern`` in Redis's glob dialect (``globs``), not fnmatch's."""
+        matches = glob_matcher(pattern)
         with self._lock:
-            keys = [k for k in self._data if self._live(k) and fnmatch.fnmatchcase(k, pattern)]
+            # a copy: _live drops expired keys as it meets them
+            keys = [k for k in list(self._data) if matches(k) and self._live(k)]
         yield from keys
 
     def ttl(self, key: str) -> float | None:
