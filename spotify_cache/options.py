@@ -58,9 +58,16 @@ def store_class(location: Any, options: Mapping[str, Any]) -> type[Store]:
     spec = _resolve_class(
         "STORE", options.get("STORE") or _store_from_location(location), STORES, Store
     )
-    if options.get("NEAR_CACHE"):
+    if near_cache_on(options):
         return _near_cache_class(spec, options["NEAR_CACHE"])
     return spec
+
+
+def near_cache_on(options: Mapping[str, Any]) -> bool:
+    """``NEAR_CACHE`` asks for a near-cache: any value but ``None`` and ``False``
+    (``{}`` is "on, with the defaults", so truthiness will not do)."""
+    near = options.get("NEAR_CACHE")
+    return near is not None and near is not False
 
 
 def _near_cache_class(remote: type[Store], near: Any) -> type[Store]:
@@ -81,7 +88,7 @@ def _near_cache_class(remote: type[Store], near: Any) -> type[Store]:
 
 
 def _store_from_location(location: Any) -> str:
-    urls = _urls(location)
+    urls = location_urls(location)
     if not urls or urls == ["memory://"] or urls[0].startswith("memory://"):
         return "memory"
     if all(u.startswith(REDIS_SCHEMES) for u in urls):
@@ -92,7 +99,8 @@ def _store_from_location(location: Any) -> str:
     )
 
 
-def _urls(location: Any) -> list[str]:
+def location_urls(location: Any) -> list[str]:
+    """``LOCATION`` as a list of URLs (a string may hold several, comma-separated)."""
     if isinstance(location, str):
         return [u.strip() for u in location.split(",") if u.strip()] if location else []
     if isinstance(location, Sequence):
@@ -103,7 +111,7 @@ def _urls(location: Any) -> list[str]:
 def read_config(location: Any, options: Mapping[str, Any]) -> CacheConfig:
     """Validate ``LOCATION`` and ``OPTIONS`` and pick the store."""
     store_cls = store_class(location, options)
-    unknown = set(options) - BACKEND_OPTIONS - store_cls.option_names
+    unknown = set(options) - BACKEND_OPTIONS - store_cls.option_names - _switched_off(options)
     if unknown:
         known = sorted(BACKEND_OPTIONS | store_cls.option_names)
         raise ImproperlyConfigured(
@@ -118,9 +126,14 @@ def read_config(location: Any, options: Mapping[str, Any]) -> CacheConfig:
             resolve_strategy(options["STRATEGY"])
         except ValueError as exc:
             raise ImproperlyConfigured(f'OPTIONS["STRATEGY"]: {exc}') from exc
-    urls = _urls(location)
+    urls = location_urls(location)
     loc: str | list[str] = (urls[0] if len(urls) == 1 else urls) if urls else ""
     return CacheConfig(store_cls, loc, options)
+
+
+def _switched_off(options: Mapping[str, Any]) -> set[str]:
+    """Options set to "off" that no store needs to know: ``NEAR_CACHE=None`` / ``False``."""
+    return set() if near_cache_on(options) else {"NEAR_CACHE"}
 
 
 def _resolve_class(kind: str, spec: Any, builtin: Mapping[str, Any], base: type) -> Any:

@@ -7,6 +7,13 @@ drop those keys.  While the connection is down the tracker reports itself
 unhealthy and subscribers must bypass their local copies; on every
 (re)connect they are emptied, since invalidations may have been missed.
 
+Keys stay bytes, as Redis sent them: anyone with access to the server can
+write a key that is not UTF-8, and one such key must not cost the others in
+the same push their invalidation.  Subscribers get str keys decoded with
+``surrogateescape`` (lossless; a str key of this cache encodes back to the
+same bytes).  Whatever fails while a push is handled empties the
+subscribers instead, so an invalidation is never dropped.
+
 ``epoch`` counts invalidations.  A reader notes it before fetching from Redis
 and may keep a fetched blob only if that key was not invalidated since
 (``fresh``), which closes the race between a fetch and a concurrent
@@ -44,7 +51,8 @@ class Tracker:
         self.epoch = 0
         self.floor = 0
         self.healthy = False
-        self._recent: dict[str, int] = {}
+        self._broken = False  # a subscriber could not be told: reconnect, which empties them
+        self._recent: dict[bytes, int] = {}
         self.lock = threading.RLock()
         self._listeners: list[Listener] = []
         self._stop = threading.Event()
@@ -80,14 +88,14 @@ class Tracker:
             if not self.healthy or self.floor > epoch:
                 yield lambda key: False
             else:
-                yield lambda key: self._recent.get(key, -1) <= epoch
+                yield lambda key: self._recent.get(wire_key(key), -1) <= epoch
 
     def bump(self, keys: Iterable[str] | None) -> None:
         """Record a local write, so that fetches under way do not keep stale data."""
         with self.lock:
-            self._record(keys)
+            self._record(None if keys is None else [wire_key(key) for key in keys])
 
-    def _record(self, keys: Iterable[str] | None) -> None:
+    def _record(self, keys: Iterable[bytes] | None) -> None:
         self.epoch += 1
         if keys is None or len(self._recent) > RECENT_LIMIT:
             self._recent.clear()
@@ -110,6 +118,8 @@ class Tracker:
             except (redis.RedisError, OSError) as exc:
                 if self.healthy:
                     logger.warning("near-cache tracking lost: %s", type(exc).__name__)
+            except Exception:  # a bug must not leave subscribers trusting stale copies
+                logger.exception("near-cache tracking failed; reconnecting")
             self._invalidate(None, healthy=False)
             self._stop.wait(backoff)
             backoff = min(backoff * 2, 2.0)
@@ -120,6 +130,7 @@ class Tracker:
         )
         conn: Any = pool.make_connection()
         conn.connect()
+        self._broken = False
         conn._parser.set_invalidation_push_handler(self._on_push)
         conn.send_command("CLIENT", "SETNAME", CONNECTION_NAME)
         conn.read_response()
@@ -133,7 +144,7 @@ class Tracker:
     def _listen(self, conn: Any) -> None:
         try:
             idle = 0.0
-            while not self._stop.is_set():
+            while not self._stop.is_set() and not self._broken:
                 if conn.can_read(timeout=0.5):
                     conn.read_response(push_request=True)
                     idle = 0.0
@@ -147,18 +158,61 @@ class Tracker:
             conn.disconnect()
 
     def _on_push(self, message: list[Any]) -> None:
-        keys = message[1] if len(message) > 1 else None
-        decoded = (
-            None if keys is None else [k.decode() if isinstance(k, bytes) else k for k in keys]
-        )
-        self._invalidate(decoded, healthy=True)
+        # redis-py logs and drops whatever a push handler raises: nothing may escape here.
+        try:
+            keys = pushed_keys(message)
+        except Exception:
+            logger.exception("unreadable invalidation push; emptying the near-caches")
+            keys = None
+        self._invalidate(keys, healthy=True)
 
-    def _invalidate(self, keys: list[str] | None, *, healthy: bool) -> None:
+    def _invalidate(self, keys: list[bytes] | None, *, healthy: bool) -> None:
         with self.lock:
             self._record(keys)
-            self.healthy = healthy
-            for listener in self._listeners:
-                listener(keys)
+            names = None if keys is None else [text_key(key) for key in keys]
+            told = all([_notify(listener, names) for listener in self._listeners])
+            # Healthy only once every subscriber has dropped what it was told to.
+            self.healthy = healthy and told
+            self._broken = self._broken or not told
+
+
+def _notify(listener: Listener, keys: list[str] | None) -> bool:
+    """Call ``listener(keys)``, or else ``listener(None)``; whether either worked."""
+    try:
+        listener(keys)
+        return True
+    except Exception:
+        logger.exception("near-cache invalidation failed; emptying the near-cache")
+    if keys is None:
+        return False
+    try:
+        listener(None)
+        return True
+    except Exception:
+        logger.exception("emptying the near-cache failed; bypassing it until reconnected")
+        return False
+
+
+def pushed_keys(message: list[Any]) -> list[bytes] | None:
+    """The keys of an ``invalidate`` push, as bytes; ``None`` means every key (a flush)."""
+    keys = message[1] if len(message) > 1 else None
+    if keys is None:
+        return None
+    return [key if isinstance(key, bytes) else wire_key(key) for key in keys]
+
+
+def wire_key(key: str) -> bytes:
+    """A str key as the bytes Redis holds: redis-py sends UTF-8, and keys that came
+    from a push were decoded with ``surrogateescape``."""
+    try:
+        return key.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # lone surrogates: no such key reached Redis; stay total
+        return key.encode("utf-8", "surrogatepass")
+
+
+def text_key(key: bytes) -> str:
+    """Redis's bytes key as the str a subscriber compares with its own keys."""
+    return key.decode("utf-8", "surrogateescape")
 
 
 def stop_trackers() -> None:
