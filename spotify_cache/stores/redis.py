@@ -24,6 +24,7 @@ from .redis_wire import Wire
 
 T = TypeVar("T")
 P = ParamSpec("P")
+Owns = Callable[[str], bool]
 _BATCH = 500
 
 
@@ -69,10 +70,23 @@ def _touch_arg(ttl: float | None) -> str:
     return "" if ttl is None else str(_px(ttl) if ttl > 0 else 0)
 
 
+def _owned_key(raw: bytes | str, owns: Owns | None) -> str | None:
+    """A scanned key as str if this cache could have made it: never a key that
+    is not UTF-8 (no str key encodes to it), nor one ``owns`` refuses."""
+    try:
+        key = raw.decode() if isinstance(raw, bytes) else raw
+    except UnicodeDecodeError:
+        return None
+    return key if owns is None or owns(key) else None
+
+
 class RedisStore(Store):
     """Sealed blobs in Redis; one pool per process per configuration."""
 
     option_names: ClassVar[frozenset[str]] = frozenset({*redis_pool.DEFAULTS, "CLEAR"})
+    #: Whether a store key is one this cache could have made (``namespace.Namespace.owns``),
+    #: set by the backend: the namespace glob alone also matches other caches' keys.
+    owns: Owns | None = None
 
     def __init__(
         self, location: str | Sequence[str], options: Mapping[str, Any], *, namespace: str = "*"
@@ -205,18 +219,23 @@ class RedisStore(Store):
         else:
             self.delete_matching(self.namespace)
 
-    def iter_keys(self, pattern: str) -> Iterator[str]:
+    def iter_keys(self, pattern: str, owns: Owns | None = None) -> Iterator[str]:
+        """Keys matching ``pattern`` that this cache could have made: UTF-8 ones
+        that ``owns`` (by default ``self.owns``, when set) accepts."""
+        mine = owns or self.owns
         try:
-            for key in self._primary.scan_iter(match=pattern, count=_BATCH):
-                yield key.decode() if isinstance(key, bytes) else key
+            for raw in self._primary.scan_iter(match=pattern, count=_BATCH):
+                key = _owned_key(raw, mine)
+                if key is not None:
+                    yield key
         except redis.RedisError as exc:
             raise _wrap(exc) from exc
 
     @wraps_errors
-    def delete_matching(self, pattern: str) -> int:
-        """Remove every key matching ``pattern`` (SCAN + UNLINK in batches, never KEYS)."""
+    def delete_matching(self, pattern: str, owns: Owns | None = None) -> int:
+        """Remove every key ``iter_keys`` yields (SCAN + UNLINK in batches, never KEYS)."""
         removed, batch = 0, []
-        for key in self.iter_keys(pattern):
+        for key in self.iter_keys(pattern, owns):
             batch.append(key)
             if len(batch) >= _BATCH:
                 removed += self.delete_many(batch)
@@ -315,8 +334,11 @@ class RedisStore(Store):
         if self.flush_on_clear:
             await client.flushdb()
             return
-        batch: list[Any] = []
-        async for key in client.scan_iter(match=self.namespace, count=_BATCH):
+        batch: list[str] = []
+        async for raw in client.scan_iter(match=self.namespace, count=_BATCH):
+            key = _owned_key(raw, self.owns)
+            if key is None:
+                continue
             batch.append(key)
             if len(batch) >= _BATCH:
                 await client.unlink(*batch)
