@@ -203,7 +203,7 @@ class CacheCore(BaseCache):
         local): if not, the load raced an invalidation and is not written."""
         if not stamp:
             return True
-        return self._router.stamp_valid(stamps.unpack(stamps.split(stamp)[0]))
+        return self._router.stamp_valid(stamps.split(stamp)[0])
 
     def _partition_record(self, name: str) -> str:
         partition = self._router.named(name)

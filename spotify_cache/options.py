@@ -35,6 +35,8 @@ BACKEND_OPTIONS = frozenset(
         "ENCRYPTION_KEYS",
         "ALGORITHM",
         "MAX_VALUE_BYTES",
+        "PARTITIONS",
+        "INVALIDATION_GRACE",
     }
 )
 DEFAULTS: dict[str, Any] = {
@@ -119,6 +121,10 @@ def read_config(location: Any, options: Mapping[str, Any]) -> CacheConfig:
         )
     try:
         store_cls.check_options(options)
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from exc
+    try:
+        option_checks.number(options, "INVALIDATION_GRACE", minimum=0.001)
     except ValueError as exc:
         raise ImproperlyConfigured(str(exc)) from exc
     if "STRATEGY" in options:

@@ -28,6 +28,8 @@ from .stores.versions import Versions
 #: caller key of any version can be a record key.
 RECORD_VERSION = "_gen"
 _MARK = "\x00spotify-record\x00"
+#: Routes remembered per key (partitions never change while the process runs).
+MEMO_LIMIT = 65536
 
 
 class Route(NamedTuple):
@@ -71,12 +73,14 @@ class Router:
         self.partitions = read_partitions(options, on_redis=_is_redis(store))
         self._make_key = make_key
         self._versions: Versions | None = None
-        codec.stamp_valid = self.stamp_valid
+        self._memo: dict[Any, Route] = {}
+        codec.stamp_valid = self.stamp_valid  # until the records exist (then: theirs)
         routes = {
             name: self._build(p, location, options, store, codec)
             for name, p in self.partitions.items()
         }
         self.default = routes[DEFAULT]
+        self._codecs = [codec, *(r.codec for r in routes.values())]
         self.ordered = [routes[p.name] for p in route_order(self.partitions)]
         self.stores = list({id(r.store): r.store for r in routes.values()}.values())
 
@@ -139,6 +143,18 @@ class Router:
     # -- routing -------------------------------------------------------------------
     def route(self, key: Any) -> Route:
         """The route of a caller's key: the longest matching partition prefix."""
+        try:
+            route = self._memo.get(key)
+        except TypeError:  # an unhashable key: Django formats any object with %s
+            return self._find(key)
+        if route is None:
+            route = self._find(key)
+            if len(self._memo) >= MEMO_LIMIT:
+                self._memo.clear()
+            self._memo[key] = route
+        return route
+
+    def _find(self, key: Any) -> Route:
         text = key if isinstance(key, str) else str(key)
         for route in self.ordered:
             if text.startswith(route.partition.prefix):
@@ -160,6 +176,8 @@ class Router:
         if self._versions is None:
             head, tail = self._record_key_parts()
             self._versions = self.default.store.versions(head, tail)
+            for codec in self._codecs:  # the read path then calls the records directly
+                codec.stamp_valid = self._versions.valid_stamp
         return self._versions
 
     def _record_key_parts(self) -> tuple[str, str]:
@@ -170,8 +188,9 @@ class Router:
             return f"{sample}:", ""
         return head, tail
 
-    def stamp_valid(self, records: Sequence[tuple[str, bytes]]) -> bool:
-        return self.versions.valid(records)
+    def stamp_valid(self, body: bytes) -> bool:
+        """Whether every record of a stamp body is current (the read-path check)."""
+        return self.versions.valid_stamp(body)
 
     def records(self, route: Route, tags: Iterable[str] | None) -> list[str]:
         """The record names a write to ``route`` with ``tags`` is stamped with."""

@@ -53,8 +53,9 @@ class ValueCodec:
         #: The version record every value read through this codec must carry
         #: (a partition's ``p:<name>``), or ``None``.
         self.required: str | None = None
-        #: ``stamp_valid(records)``: are these ``(name, token)`` records current?
-        self.stamp_valid: Callable[[list[tuple[str, bytes]]], bool] | None = None
+        self._required_head = b""
+        #: ``stamp_valid(body)``: are the records of this stamp body all current?
+        self.stamp_valid: Callable[[bytes], bool] | None = None
 
     def derive(
         self,
@@ -62,7 +63,7 @@ class ValueCodec:
         serializer: Serializer | None = None,
         compressor: Compressor | bool | None = False,
         required: str | None = None,
-        stamp_valid: Callable[[list[tuple[str, bytes]]], bool] | None = None,
+        stamp_valid: Callable[[bytes], bool] | None = None,
     ) -> ValueCodec:
         """A copy sharing the sealer, with another serializer or compressor
         (``False``: keep this one's) and stamp policy (a partition's codec)."""
@@ -77,6 +78,7 @@ class ValueCodec:
         elif compressor is None:
             twin.compressor = None
         twin.required = required
+        twin._required_head = stamps.record_head(required) if required else b""
         twin.stamp_valid = stamp_valid or self.stamp_valid
         return twin
 
@@ -139,13 +141,15 @@ class ValueCodec:
         return len(body).to_bytes(2, "big") + body
 
     def _check_stamp(self, payload: bytes) -> bytes:
-        body, rest = stamps.split(payload)
-        records = stamps.unpack(body)
-        if self.required is not None and (not records or records[0][0] != self.required):
+        size = int.from_bytes(payload[:2], "big")  # stamps.split, inlined
+        body = payload[2 : 2 + size]
+        if len(body) != size:
+            raise InvalidValue("stamp")
+        if not body.startswith(self._required_head):
             raise InvalidValue("stale")  # sealed for another partition layout
-        if self.stamp_valid is None or not self.stamp_valid(records):
+        if self.stamp_valid is None or not self.stamp_valid(body):
             raise InvalidValue("stale")
-        return rest
+        return payload[2 + size :]
 
     def _compress(self, header: bytes, payload: bytes) -> tuple[bytes, bytes]:
         assert self.compressor is not None

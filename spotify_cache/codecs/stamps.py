@@ -23,6 +23,12 @@ TOKEN_BYTES = 8
 MAX_NAME_BYTES = 255
 
 
+def record_head(name: str) -> bytes:
+    """How a stamp body starts when its first record is ``name``."""
+    raw = name.encode()
+    return bytes((len(raw),)) + raw
+
+
 def pack(names: Sequence[str], tokens: Sequence[bytes]) -> bytes:
     """The stamp for ``names`` written under ``tokens``."""
     parts = []

@@ -14,10 +14,12 @@ import time
 from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any, ClassVar
 
+from ..codecs.framing import TOMBSTONE
 from ..strategies import make_strategy
 from . import option_checks
 from .base import Store
 from .globs import glob_matcher
+from .versions import MemoryVersions, Versions
 
 _NEVER = float("inf")
 _shared: dict[Hashable, MemoryStore] = {}
@@ -56,6 +58,7 @@ class MemoryStore(Store):
         self._cull_first = cull_first
         self._bounded_after_insert = self.max_bytes is not None or not cull_first
         self._lock = threading.Lock()
+        self._versions: MemoryVersions | None = None
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> None:
@@ -110,11 +113,33 @@ class MemoryStore(Store):
 
     def add(self, key: str, value: bytes, ttl: float | None) -> bool:
         with self._lock:
-            if self._live(key):
+            if self._live(key) and not self._data[key][0].startswith(TOMBSTONE):
                 return False
             if ttl is None or ttl > 0:
                 self._store(key, value, self._deadline(ttl))
+            else:
+                self._discard(key)
             return True
+
+    def set_if_unchanged(
+        self, key: str, expected: bytes | None, value: bytes, ttl: float | None
+    ) -> bool:
+        with self._lock:
+            current = self._data[key][0] if self._live(key) else None
+            if current != expected:
+                return False
+            if ttl is not None and ttl <= 0:
+                self._discard(key)
+            else:
+                self._store(key, value, self._deadline(ttl))
+            return True
+
+    def versions(self, head: str, tail: str) -> Versions:
+        """In-process records, shared by every cache sharing this store."""
+        with self._lock:
+            if self._versions is None:
+                self._versions = MemoryVersions(self._timer)
+            return self._versions
 
     def compare_and_set(self, key: str, expected: bytes, value: bytes) -> bool:
         with self._lock:

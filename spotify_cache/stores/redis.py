@@ -16,11 +16,13 @@ from typing import Any, ClassVar, ParamSpec, TypeVar
 import redis
 import redis.asyncio as aredis
 
+from ..codecs.framing import TOMBSTONE
 from ..exceptions import StoreError, StoreUnavailable
 from . import option_checks, redis_pool
 from .base import Store
 from .lua import source
 from .redis_wire import Wire
+from .versions import Versions
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -70,6 +72,10 @@ def _touch_arg(ttl: float | None) -> str:
     return "" if ttl is None else str(_px(ttl) if ttl > 0 else 0)
 
 
+def _px_arg(ttl: float | None) -> str:
+    return "" if ttl is None else str(_px(ttl))
+
+
 def _owned_key(raw: bytes | str, owns: Owns | None) -> str | None:
     """A scanned key as str if this cache could have made it: never a key that
     is not UTF-8 (no str key encodes to it), nor one ``owns`` refuses."""
@@ -102,6 +108,8 @@ class RedisStore(Store):
         self._read_wires = [self._wire_for(c) for c in self._replicas] or [self._wire]
         self._cas = self._primary.register_script(source("compare_and_set"))
         self._touch = self._primary.register_script(source("touch"))
+        self._add = self._primary.register_script(source("add"))
+        self._set_if = self._primary.register_script(source("set_if_unchanged"))
 
     @classmethod
     def check_options(cls, options: Mapping[str, Any]) -> None:
@@ -186,7 +194,22 @@ class RedisStore(Store):
     def add(self, key: str, value: bytes, ttl: float | None) -> bool:
         if ttl is not None and ttl <= 0:
             return not self._primary.exists(key)
-        return bool(self._primary.set(key, value, nx=True, px=None if ttl is None else _px(ttl)))
+        return self._add(keys=[key], args=[value, _px_arg(ttl), TOMBSTONE]) == 1
+
+    @wraps_errors
+    def set_if_unchanged(
+        self, key: str, expected: bytes | None, value: bytes, ttl: float | None
+    ) -> bool:
+        if ttl is not None and ttl <= 0:
+            return False
+        args: list[bytes | str] = [expected or b"", value, _px_arg(ttl)]
+        return self._set_if(keys=[key], args=args) == 1
+
+    def versions(self, head: str, tail: str) -> Versions:
+        """Records in Redis, cached in process and kept coherent by tracking."""
+        from .redis_versions import RedisVersions
+
+        return RedisVersions.shared(self._primary, self.urls[0], head, tail, self.async_client)
 
     @wraps_errors
     def compare_and_set(self, key: str, expected: bytes, value: bytes) -> bool:
@@ -307,7 +330,18 @@ class RedisStore(Store):
         client = self.async_client()
         if ttl is not None and ttl <= 0:
             return not await client.exists(key)
-        return bool(await client.set(key, value, nx=True, px=None if ttl is None else _px(ttl)))
+        script = client.register_script(source("add"))
+        return await script(keys=[key], args=[value, _px_arg(ttl), TOMBSTONE]) == 1
+
+    @wraps_async_errors
+    async def aset_if_unchanged(
+        self, key: str, expected: bytes | None, value: bytes, ttl: float | None
+    ) -> bool:
+        if ttl is not None and ttl <= 0:
+            return False
+        script = self.async_client().register_script(source("set_if_unchanged"))
+        args: list[bytes | str] = [expected or b"", value, _px_arg(ttl)]
+        return await script(keys=[key], args=args) == 1
 
     @wraps_async_errors
     async def acompare_and_set(self, key: str, expected: bytes, value: bytes) -> bool:

@@ -41,6 +41,7 @@ class RedisVersions(Versions):
     def __init__(
         self, client: redis.Redis, url: str, prefix: str, suffix: str, async_client: Any
     ) -> None:
+        super().__init__()
         self._client = client
         self._async_client = async_client  # a callable: the loop's redis.asyncio client
         self.prefix, self.suffix = prefix, suffix
@@ -68,7 +69,11 @@ class RedisVersions(Versions):
     def key(self, name: str) -> str:
         return f"{self.prefix}{name}{self.suffix}"
 
+    def trusted(self) -> bool:
+        return self.tracker.healthy
+
     def _forget(self, keys: Iterable[str] | None) -> None:
+        self.changed()
         if keys is None:
             self._local.clear()
             return

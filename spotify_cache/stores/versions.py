@@ -25,13 +25,15 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from ..codecs.stamps import TOKEN_BYTES
+from ..codecs.stamps import TOKEN_BYTES, unpack
 
 if TYPE_CHECKING:
     from .base import Store
 
 #: Seconds a record lives at least, whatever the TTL of the value that made it.
 MIN_TTL = 86400.0
+#: Stamp bodies remembered as verified (cleared wholesale when full).
+VERIFIED_LIMIT = 65536
 _NEVER = float("inf")
 
 
@@ -45,7 +47,53 @@ def lifetime(ttl: float | None) -> float:
 
 
 class Versions(ABC):
-    """The version records of one cache namespace."""
+    """The version records of one cache namespace.
+
+    ``generation`` moves whenever a record this process knows may have
+    changed; a stamp body verified at the current generation, whose records
+    are not past their deadline, is valid without looking at its records again
+    (the read path then costs one dict lookup)."""
+
+    generation = 0
+    _clock: Callable[[], float] = staticmethod(time.monotonic)
+
+    def __init__(self) -> None:
+        self._verified: dict[bytes, tuple[int, float]] = {}
+
+    def valid_stamp(self, body: bytes) -> bool:
+        """Whether every record of a stamp body (``codecs.stamps``) is current."""
+        verified = self._verified.get(body)
+        if (
+            verified is not None
+            and verified[0] == self.generation
+            and (verified[1] == _NEVER or verified[1] > self._clock())
+        ):
+            return True
+        generation = self.generation  # read first: a change meanwhile voids the memo
+        until = self.valid_until(unpack(body))
+        if until == _NEVER or until > self._clock():
+            if self.trusted():
+                self._remember_body(body, generation, until)
+            return True
+        return False
+
+    def _remember_body(self, body: bytes, generation: int, until: float) -> None:
+        memo = self._verified
+        if len(memo) >= VERIFIED_LIMIT:
+            memo.clear()
+        memo[body] = (generation, until)
+
+    def changed(self) -> None:
+        """A record may have changed: verified stamps must be checked again."""
+        self.generation += 1
+
+    def trusted(self) -> bool:
+        """Whether what this process knows of the records may be remembered."""
+        return True
+
+    def valid_until(self, records: Sequence[tuple[str, bytes]]) -> float:
+        """Until when (``clock``) every record is current; ``0.0`` if one is not."""
+        return _NEVER if self.valid(records) else 0.0
 
     @abstractmethod
     def current(self, names: Sequence[str]) -> list[bytes | None]:
@@ -79,8 +127,9 @@ class MemoryVersions(Versions):
     """Records in a dict, for stores that live in this process."""
 
     def __init__(self, timer: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
         self._records: dict[str, tuple[bytes, float]] = {}
-        self._timer = timer
+        self._timer = self._clock = timer
         self._lock = threading.Lock()
 
     def current(self, names: Sequence[str]) -> list[bytes | None]:
@@ -92,12 +141,16 @@ class MemoryVersions(Versions):
         return out
 
     def valid(self, records: Sequence[tuple[str, bytes]]) -> bool:
-        now, held = self._timer(), self._records
+        return self.valid_until(records) > self._timer()
+
+    def valid_until(self, records: Sequence[tuple[str, bytes]]) -> float:
+        now, held, until = self._timer(), self._records, _NEVER
         for name, token in records:
             entry = held.get(name)
             if entry is None or entry[0] != token or entry[1] <= now:
-                return False
-        return True
+                return 0.0
+            until = min(until, entry[1])
+        return until
 
     def acquire(self, names: Sequence[str], ttl: float | None) -> list[bytes]:
         with self._lock:
@@ -120,6 +173,7 @@ class MemoryVersions(Versions):
         with self._lock:
             for name in names:
                 self._records.pop(name, None)
+            self.changed()
 
     def __len__(self) -> int:
         return len(self._records)
@@ -130,6 +184,7 @@ class StoreVersions(Versions):
     (for stores named by dotted path; the built-in ones have faster tables)."""
 
     def __init__(self, store: Store, key: Callable[[str], str]) -> None:
+        super().__init__()
         self._store = store
         self._key = key
 

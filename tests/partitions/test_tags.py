@@ -10,7 +10,7 @@ import redis
 
 from spotify_cache.backend import SpotifyCache
 from spotify_cache.stores.redis_versions import RedisVersions
-from spotify_cache.stores.versions import MemoryVersions
+from spotify_cache.stores.versions import MIN_TTL, MemoryVersions
 from tests.helpers import make_cache
 from tests.partitions.conftest import PARTITIONS, Factory
 
@@ -54,7 +54,10 @@ def _drop_records_by_hand(cache: SpotifyCache, redis_client: redis.Redis | None)
     """What an ``allkeys-*`` eviction, a failover or a FLUSHDB does to the records."""
     versions = cache._router.versions
     if isinstance(versions, MemoryVersions):
+        # In process, records go only through drop() or expiry (next test); both
+        # move the generation or a deadline.  Wipe them as a crash would.
         versions._records.clear()
+        versions.changed()
         return
     assert isinstance(versions, RedisVersions) and redis_client is not None
     keys = list(redis_client.scan_iter(match=versions.prefix.encode() + b"*"))
@@ -84,6 +87,17 @@ def test_a_lost_record_reads_as_a_miss_never_as_fresh(
     assert cache.get("spotify:track:1") is None
     cache.set("spotify:user:1", "rewritten", tags=["listener:1"])  # new records, new tokens
     assert cache.get("spotify:user:1") == "rewritten"
+
+
+def test_a_value_that_outlives_its_record_reads_as_a_miss() -> None:
+    """touch() can make a value live longer than the records it was stamped with."""
+    now = [1000.0]
+    cache = make_cache(TIMER=lambda: now[0], PARTITIONS=PARTITIONS)
+    cache.set("spotify:user:1", "v", 10, tags=["listener:1"])
+    assert cache.touch("spotify:user:1", None)  # the value now never expires
+    assert cache.get("spotify:user:1") == "v"
+    now[0] += MIN_TTL + 1  # ... but its records (made for a 10 s value) did
+    assert cache.get("spotify:user:1") is None
 
 
 def test_a_recreated_record_never_revives_old_values(make: Factory) -> None:
