@@ -24,8 +24,9 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT
 
 from .async_api import AsyncMethods
 from .codecs.framing import TOMBSTONE
-from .core import CAS_ATTEMPTS, MISSING, glob_escape, is_glob, tombstone
+from .core import CAS_ATTEMPTS, MISSING, is_glob, tombstone
 from .exceptions import ContentionError, InvalidValue
+from .namespace import glob_escape
 from .routing import Route, tag_records
 
 __all__ = ["MISSING", "SpotifyCache", "glob_escape"]
@@ -250,17 +251,19 @@ class SpotifyCache(AsyncMethods):
         return self.touch(key, None, version=version)
 
     def iter_keys(self, pattern: str, version: int | None = None) -> Iterator[Any]:
-        """Caller keys (without prefix and version) matching the glob ``pattern``."""
-        skey = self.make_key(pattern, version=version)
-        head = len(self.make_key("", version=version))
-        for store in self._router.stores:
-            for key in store.iter_keys(skey):
-                yield key[head:]
+        """Caller keys (without prefix and version) matching the glob ``pattern``
+        (Redis syntax on every store; only keys this cache made, at ``version``)."""
+        glob, seen = self.namespace.pattern(pattern, version), set()
+        for store in self._router.stores:  # partition stores on one Redis see the same keys
+            for key in store.iter_keys(glob):
+                if key not in seen:
+                    seen.add(key)
+                    yield self.namespace.strip(key, version)
 
     def delete_pattern(self, pattern: str, version: int | None = None) -> int:
         """Delete keys matching the glob ``pattern`` (SCAN, never KEYS); return the count."""
-        skey = self.make_key(pattern, version=version)
-        return sum(store.delete_matching(skey) for store in self._router.stores)
+        glob = self.namespace.pattern(pattern, version)
+        return sum(store.delete_matching(glob) for store in self._router.stores)
 
     def lock(self, key: Any, version: int | None = None, **kwargs: Any) -> Any:
         """A distributed lock (``redis.lock.Lock``) named after ``key``; Redis stores only."""

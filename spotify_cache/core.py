@@ -21,6 +21,7 @@ from . import options as config
 from .codecs import ValueCodec, stamps
 from .codecs.framing import TOMBSTONE
 from .exceptions import InvalidValue
+from .namespace import Namespace
 from .partitions import Partition
 from .routing import Route, Router
 from .signals import invalidated, value_rejected
@@ -33,7 +34,6 @@ CAS_ATTEMPTS = 32
 #: Seconds an invalidated key keeps its marker (read-through loaders slower
 #: than this may still write back what they loaded before the invalidation).
 INVALIDATION_GRACE = 60.0
-_KEY_MARK, _VERSION_MARK = "\x00spotify-key\x00", "\x00spotify-version\x00"
 _GLOB = re.compile(r"(?<!\\)[*?\[]")
 _rejections: dict[tuple[str, str], Counter[str]] = {}
 _rejections_lock = threading.Lock()
@@ -42,11 +42,6 @@ _rejections_lock = threading.Lock()
 # Keys Django's memcached-portability warnings have nothing to say about:
 # at most 250 characters, none of them a control character or a space.
 _PLAIN_KEY = re.compile(r"[^\x00-\x20\x7f]{0,250}")
-
-
-def glob_escape(text: str) -> str:
-    """Escape Redis glob metacharacters."""
-    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
 
 
 def is_glob(pattern: str) -> bool:
@@ -84,8 +79,13 @@ class CacheCore(BaseCache):
         options = params.get("OPTIONS") or {}
         cfg = config.read_config(location, options)
         self._codec = config.codec(options)
-        self._store: Store = cfg.store_cls.open(cfg.location, options, namespace=self._namespace())
+        self.namespace = Namespace(lambda key, version: self.make_key(key, version=version))
+        self._store: Store = cfg.store_cls.open(
+            cfg.location, options, namespace=self.namespace.glob
+        )
         self._router = Router(cfg.location, options, self._store, self._codec, self.make_key)
+        for store in self._router.stores:  # SCANs skip keys other caches' prefixes can make
+            getattr(store, "remote", store).owns = self.namespace.owns
         self._plain = not self._router.ordered and not self._router.partitioned
         self._grace = float(options.get("INVALIDATION_GRACE", INVALIDATION_GRACE))
         self.alias = _find_alias(location, params)
@@ -108,17 +108,6 @@ class CacheCore(BaseCache):
     def partition_of(self, key: Any) -> str:
         """The name of the partition ``key`` (a caller's key) falls into."""
         return self._router.route(key).partition.name
-
-    def _namespace(self) -> str:
-        """A glob matching every key this cache can make, for ``clear()``; "" if unknown."""
-        try:
-            sample = self.make_key(_KEY_MARK, version=_VERSION_MARK)  # type: ignore[arg-type]
-        except Exception:
-            return ""
-        if _KEY_MARK not in sample or _VERSION_MARK not in sample:
-            return ""
-        escaped = glob_escape(sample)
-        return escaped.replace(glob_escape(_KEY_MARK), "*").replace(glob_escape(_VERSION_MARK), "*")
 
     def make_and_validate_key(self, key: Any, version: int | None = None) -> str:
         """Django's key and portability warnings, with a fast path for plain keys."""

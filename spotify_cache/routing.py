@@ -20,13 +20,14 @@ from .codecs.compressors import BUILTIN as COMPRESSORS
 from .codecs.compressors import Compressor
 from .codecs.serializers import BUILTIN as SERIALIZERS
 from .codecs.serializers import Serializer
+from .namespace import GENERATION_VERSION
 from .partitions import DEFAULT, Partition, read_partitions, route_order
 from .stores import Store
 from .stores.versions import Versions
 
 #: The version under which record keys are made: never an integer, so no
 #: caller key of any version can be a record key.
-RECORD_VERSION = "_gen"
+RECORD_VERSION = GENERATION_VERSION
 _MARK = "\x00spotify-record\x00"
 #: Routes remembered per key (partitions never change while the process runs).
 MEMO_LIMIT = 65536

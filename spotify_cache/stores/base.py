@@ -20,7 +20,7 @@ methods directly, which is right for stores that never block (memory).
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from .versions import StoreVersions, Versions
@@ -31,6 +31,10 @@ class Store(ABC):
 
     #: ``OPTIONS`` names this store understands (validated by the backend).
     option_names: ClassVar[frozenset[str]] = frozenset()
+    #: Whether a store key is one this cache could have made
+    #: (``namespace.Namespace.owns``), set by the backend; stores shared by
+    #: several caches (Redis) skip other keys when they scan ``namespace``.
+    owns: Callable[[str], bool] | None = None
 
     def __init__(self, location: str, options: Mapping[str, Any], *, namespace: str = "*") -> None:
         """``namespace`` is a glob pattern matching every key of this cache (for
