@@ -7,6 +7,7 @@ Ids:
   spotify_cache.E004  LOCATION / STORE / other OPTIONS invalid
   spotify_cache.E005  two caches on one Redis database whose keys can collide (KEY_PREFIX
                       equal, or one is the other's followed by ":<int>")
+  spotify_cache.E006  OPTIONS["PARTITIONS"] invalid (names the partition and the field)
   spotify_cache.W001  no ENCRYPTION_KEYS while DEBUG is off (values authenticated, not encrypted)
 """
 
@@ -22,6 +23,7 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from . import options as config
+from .routing import check_partitions
 from .namespace import prefixes_collide
 
 BACKEND = "spotify_cache.backend.SpotifyCache"
@@ -37,6 +39,8 @@ def _error_id(message: str) -> str:
     # Every ImproperlyConfigured from ``options`` starts with the setting it names.
     if message.startswith(("ENCRYPTION_KEYS[", "ENCRYPTION_KEYS /")):
         return "spotify_cache.E001"
+    if message.startswith('OPTIONS["PARTITIONS"]'):
+        return "spotify_cache.E006"
     if message.startswith('OPTIONS["STRATEGY"]'):
         return "spotify_cache.E002"
     if message.startswith(
@@ -52,6 +56,7 @@ def check_cache(alias: str, params: dict[str, Any]) -> list[CheckMessage]:
     try:
         config.read_config(params.get("LOCATION", ""), options)
         config.codec(options)
+        check_partitions(params.get("LOCATION", ""), options)
     except ImproperlyConfigured as exc:
         return [Error(f"CACHES[{alias!r}]: {exc}", id=_error_id(str(exc)))]
     if not settings.DEBUG and not config.encryption_keys(options):

@@ -59,6 +59,50 @@ def tag_records(tags: Iterable[str] | None) -> list[str]:
     return names
 
 
+def _where(partition: Partition) -> str:
+    return f'OPTIONS["PARTITIONS"][{partition.name!r}]'
+
+
+def partition_codec(partition: Partition) -> tuple[Serializer | None, Compressor | bool | None]:
+    """The serializer and compressor a partition asks for (``None`` serializer:
+    the cache's; ``False`` compressor: the cache's)."""
+    spec = partition.codec_options
+    try:
+        serializer = config._plugin("SERIALIZER", spec.get("SERIALIZER"), SERIALIZERS, Serializer)
+        if "COMPRESSOR" not in spec:
+            return serializer, False
+        compressor = config._plugin("COMPRESSOR", spec["COMPRESSOR"], COMPRESSORS, Compressor)
+    except ImproperlyConfigured as exc:
+        raise ImproperlyConfigured(f"{_where(partition)}: {exc}") from exc
+    return serializer, compressor
+
+
+def partition_store_config(
+    partition: Partition, location: Any, options: Mapping[str, Any]
+) -> config.CacheConfig:
+    """The store configuration of a partition with store options of its own."""
+    merged = {**options, **partition.store_options}
+    if not config.near_cache_on(merged):
+        merged.pop("NEAR_CACHE", None)
+    try:
+        return config.read_config(location, merged)
+    except ImproperlyConfigured as exc:
+        raise ImproperlyConfigured(f"{_where(partition)}: {exc}") from exc
+
+
+def check_partitions(location: Any, options: Mapping[str, Any]) -> None:
+    """Raise ``ImproperlyConfigured`` for the first mistake in ``OPTIONS["PARTITIONS"]``,
+    without building anything (``manage.py check``)."""
+    from .stores.redis import RedisStore
+
+    store_cls = config.store_class(location, options)
+    on_redis = issubclass(store_cls, RedisStore) or config.near_cache_on(options)
+    for partition in read_partitions(options, on_redis=on_redis).values():
+        partition_codec(partition)
+        if partition.store_options:
+            partition_store_config(partition, location, options)
+
+
 class Router:
     """Routes of one cache: one per partition, longest prefix first."""
 
@@ -103,19 +147,7 @@ class Router:
     def _codec(self, partition: Partition, codec: ValueCodec) -> ValueCodec:
         if not self.partitioned and not partition.codec_options:
             return codec
-        where = f'OPTIONS["PARTITIONS"][{partition.name!r}]'
-        spec = partition.codec_options
-        try:
-            serializer = config._plugin(
-                "SERIALIZER", spec.get("SERIALIZER"), SERIALIZERS, Serializer
-            )
-            compressor = (
-                config._plugin("COMPRESSOR", spec["COMPRESSOR"], COMPRESSORS, Compressor)
-                if "COMPRESSOR" in spec
-                else False
-            )
-        except ImproperlyConfigured as exc:
-            raise ImproperlyConfigured(f"{where}: {exc}") from exc
+        serializer, compressor = partition_codec(partition)
         required = partition.record if self.partitioned else None
         return codec.derive(serializer=serializer, compressor=compressor, required=required)
 
@@ -128,18 +160,11 @@ class Router:
     ) -> Store:
         if not partition.store_options:
             return store
-        merged = {**options, **partition.store_options}
-        if not config.near_cache_on(merged):
-            merged.pop("NEAR_CACHE", None)
-        where = f'OPTIONS["PARTITIONS"][{partition.name!r}]'
-        try:
-            cfg = config.read_config(location, merged)
-        except ImproperlyConfigured as exc:
-            raise ImproperlyConfigured(f"{where}: {exc}") from exc
+        cfg = partition_store_config(partition, location, options)
         if not _is_redis(store):  # a memory quota of its own
             place = f"{cfg.location or 'memory://'}#partition={partition.name}"
-            return cfg.store_cls.open(place, merged, namespace=store.namespace)
-        return cfg.store_cls.open(cfg.location, merged, namespace=store.namespace)
+            return cfg.store_cls.open(place, cfg.options, namespace=store.namespace)
+        return cfg.store_cls.open(cfg.location, cfg.options, namespace=store.namespace)
 
     # -- routing -------------------------------------------------------------------
     def route(self, key: Any) -> Route:

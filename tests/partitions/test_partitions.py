@@ -169,3 +169,18 @@ def test_invalidation_grace_is_checked_and_used(make: Factory) -> None:
     cache.set("k", "v")
     assert cache.invalidate("k") == 1
     assert 0 < cache._router.route("k").store.ttl(cache.make_key("k")) <= 5  # the marker's
+
+
+def test_manage_py_check_reports_partition_mistakes(settings) -> None:
+    from spotify_cache.checks import check_caches
+
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "spotify_cache.backend.SpotifyCache",
+            "LOCATION": "memory://",
+            "OPTIONS": {"PARTITIONS": {"p": {"PREFIX": "a", "MAX_BYTES": "lots"}}},
+        }
+    }
+    [message] = [m for m in check_caches() if m.id == "spotify_cache.E006"]
+    assert "CACHES['default']" in message.msg and "['p']" in message.msg
+    assert "MAX_BYTES" in message.msg
