@@ -23,8 +23,8 @@ from django.core.checks import CheckMessage, Error, Tags, Warning, register
 from django.core.exceptions import ImproperlyConfigured
 
 from . import options as config
-from .routing import check_partitions
 from .namespace import prefixes_collide
+from .routing import check_partitions
 
 BACKEND = "spotify_cache.backend.SpotifyCache"
 #: Where a Redis cache keeps its keys: ("tcp", host, port, db) or ("unix", path, db).
