@@ -4,13 +4,16 @@ thread).  Mixed into the backend; it holds no state of its own."""
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+import time
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 
 from .codecs.framing import TOMBSTONE
-from .core import CAS_ATTEMPTS, MISSING, CacheCore, is_glob, tombstone
+from .core import INCR_DEADLINE, MISSING, CacheCore, backoff, is_glob, tombstone
 from .exceptions import ContentionError
 from .routing import Route, tag_records
 
@@ -38,10 +41,16 @@ class AsyncMethods(CacheCore):
         return self._open(route.codec, skey, await route.store.aget(skey)) is not MISSING
 
     async def _asealed(
-        self, route: Route, skey: str, value: Any, ttl: float | None, tags: Iterable[str] | None
+        self,
+        route: Route,
+        skey: str,
+        value: Any,
+        ttl: float | None,
+        tags: Iterable[str] | None,
+        unique: bool = False,
     ) -> bytes:
         stamp = await self._router.astamp(self._router.records(route, tags), ttl)
-        return route.codec.encode(skey, value, stamp)
+        return route.codec.encode(skey, value, stamp, unique=unique)
 
     async def aset(
         self,
@@ -82,7 +91,7 @@ class AsyncMethods(CacheCore):
         skey = self.make_and_validate_key(key, version=version)
         route = self._router.route(key)
         ttl = self._ttl(route, timeout)
-        blob = await self._asealed(route, skey, value, ttl, tags)
+        blob = await self._asealed(route, skey, value, ttl, tags, unique=True)
         if await route.store.aadd(skey, blob, ttl):
             return True
         held = await route.store.aget_for_update(skey)  # as in the sync ``_replace_dead``
@@ -133,12 +142,16 @@ class AsyncMethods(CacheCore):
     async def aincr(self, key: Any, delta: int = 1, version: int | None = None) -> Any:
         skey = self.make_and_validate_key(key, version=version)
         route = self._router.route(key)
-        for _ in range(CAS_ATTEMPTS):
+        deadline = time.monotonic() + INCR_DEADLINE
+        for attempt in itertools.count():
             blob = await route.store.aget_for_update(skey)
             new_value, new_blob = self._incremented(route, key, skey, blob, delta)
             if await route.store.acompare_and_set(skey, blob, new_blob):  # type: ignore[arg-type]
                 return new_value
-        raise ContentionError(f"incr of {key!r} lost {CAS_ATTEMPTS} races in a row")
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(backoff(attempt))
+        raise ContentionError(f"incr of {key!r} lost every race for {INCR_DEADLINE} s")
 
     async def aclear(self) -> None:
         for store in self._router.stores:

@@ -17,6 +17,8 @@ invalidation deletes.  It holds no I/O of its own.  The shared plumbing is in
 
 from __future__ import annotations
 
+import itertools
+import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
@@ -24,7 +26,7 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT
 
 from .async_api import AsyncMethods
 from .codecs.framing import TOMBSTONE
-from .core import CAS_ATTEMPTS, MISSING, is_glob, tombstone
+from .core import INCR_DEADLINE, MISSING, backoff, is_glob, tombstone
 from .exceptions import ContentionError, InvalidValue
 from .namespace import glob_escape
 from .routing import Route, tag_records
@@ -121,7 +123,7 @@ class SpotifyCache(AsyncMethods):
         skey = self.make_and_validate_key(key, version=version)
         route = self._router.route(key)
         ttl = self._ttl(route, timeout)
-        blob = self._sealed(route, skey, value, ttl, tags)
+        blob = self._sealed(route, skey, value, ttl, tags, unique=True)
         return route.store.add(skey, blob, ttl) or self._replace_dead(route, skey, blob, ttl)
 
     def _replace_dead(self, route: Route, skey: str, blob: bytes, ttl: float | None) -> bool:
@@ -176,15 +178,21 @@ class SpotifyCache(AsyncMethods):
 
     def incr(self, key: Any, delta: int = 1, version: int | None = None) -> Any:
         """Add ``delta`` atomically (compare-and-set), keeping the TTL and the
-        stamp; ``ValueError`` if absent or invalidated."""
+        stamp; ``ValueError`` if absent or invalidated.  Safe to retry: a
+        compare-and-set whose reply was lost recognises its own write."""
         skey = self.make_and_validate_key(key, version=version)
         route = self._router.route(key)
-        for _ in range(CAS_ATTEMPTS):
-            blob = route.store.get_for_update(skey)
-            new_value, new_blob = self._incremented(route, key, skey, blob, delta)
-            if route.store.compare_and_set(skey, blob, new_blob):  # type: ignore[arg-type]
-                return new_value
-        raise ContentionError(f"incr of {key!r} lost {CAS_ATTEMPTS} races in a row")
+        deadline = time.monotonic() + INCR_DEADLINE
+        with self._incr_lock(skey):
+            for attempt in itertools.count():
+                blob = route.store.get_for_update(skey)
+                new_value, new_blob = self._incremented(route, key, skey, blob, delta)
+                if route.store.compare_and_set(skey, blob, new_blob):  # type: ignore[arg-type]
+                    return new_value
+                if time.monotonic() > deadline:
+                    break
+                time.sleep(backoff(attempt))  # another process won the race
+        raise ContentionError(f"incr of {key!r} lost every race for {INCR_DEADLINE} s")
 
     def clear(self) -> None:
         """Remove this cache's keys only (never the whole database unless ``CLEAR="flushdb"``)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import threading
 from collections import Counter
@@ -30,7 +31,10 @@ from .stores import Store
 logger = logging.getLogger("spotify_cache.security")
 
 MISSING: Any = object()
-CAS_ATTEMPTS = 32
+#: Seconds an ``incr`` keeps retrying lost compare-and-set races (with other
+#: processes: threads of one process take turns) before ``ContentionError``.
+INCR_DEADLINE = 5.0
+_INCR_LOCKS = [threading.Lock() for _ in range(64)]
 #: Seconds an invalidated key keeps its marker (read-through loaders slower
 #: than this may still write back what they loaded before the invalidation).
 INVALIDATION_GRACE = 60.0
@@ -42,6 +46,11 @@ _rejections_lock = threading.Lock()
 # Keys Django's memcached-portability warnings have nothing to say about:
 # at most 250 characters, none of them a control character or a space.
 _PLAIN_KEY = re.compile(r"[^\x00-\x20\x7f]{0,250}")
+
+
+def backoff(attempt: int) -> float:
+    """Seconds to wait after losing the ``attempt``-th race: jittered, growing to 20 ms."""
+    return random.uniform(0, min(0.02, 0.0005 * 2**attempt))
 
 
 def is_glob(pattern: str) -> bool:
@@ -172,10 +181,16 @@ class CacheCore(BaseCache):
         return found
 
     def _sealed(
-        self, route: Route, skey: str, value: Any, ttl: float | None, tags: Iterable[str] | None
+        self,
+        route: Route,
+        skey: str,
+        value: Any,
+        ttl: float | None,
+        tags: Iterable[str] | None,
+        unique: bool = False,
     ) -> bytes:
         stamp = self._router.stamp(self._router.records(route, tags), ttl)
-        return route.codec.encode(skey, value, stamp)
+        return route.codec.encode(skey, value, stamp, unique=unique)
 
     def _incremented(
         self, route: Route, key: Any, skey: str, blob: bytes | None, delta: int
@@ -185,7 +200,14 @@ class CacheCore(BaseCache):
             raise ValueError(f"Key '{key}' not found")
         new_value = value + delta
         stamp = route.codec.stamp_of(skey, blob) if blob else b""
-        return new_value, route.codec.encode(skey, new_value, stamp)
+        # unique: a retried compare-and-set must recognise its own write, never
+        # another caller's identical one
+        return new_value, route.codec.encode(skey, new_value, stamp, unique=True)
+
+    def _incr_lock(self, skey: str) -> threading.Lock:
+        """One of a few locks per process: threads of one process incrementing
+        the same key take turns instead of losing compare-and-set races."""
+        return _INCR_LOCKS[hash(skey) % len(_INCR_LOCKS)]
 
     def _still_current(self, stamp: bytes) -> bool:
         """Whether the records a load was stamped with are still current (cheap,

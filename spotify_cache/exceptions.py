@@ -16,7 +16,17 @@ class StoreError(SpotifyCacheError):
 
 
 class StoreUnavailable(StoreError):
-    """Raised when the store cannot be reached at all (refused, timed out)."""
+    """Raised when the store cannot be reached at all (refused, timed out).
+
+    ``maybe_applied`` says whether a write may still have taken effect: ``False``
+    when nothing reached the server (connection refused), ``True`` when the
+    command may have been delivered (a timeout or a dropped connection: a
+    stalled server runs it when it resumes).  Reads ignore it.
+    """
+
+    def __init__(self, message: str, *, maybe_applied: bool = True) -> None:
+        super().__init__(message)
+        self.maybe_applied = maybe_applied
 
 
 class InvalidValue(SpotifyCacheError):

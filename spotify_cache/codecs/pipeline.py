@@ -22,6 +22,8 @@ from .framing import FORMAT_VERSION, HEADER_SIZE, STAMPED, TOMBSTONE, pack_heade
 from .sealing import Sealer
 from .serializers import Serializer
 
+_NONCE_ONLY = 1 + stamps.TOKEN_BYTES  # a stamp body holding only the nonce record
+
 
 class ValueCodec:
     """Turns values into sealed, framed blobs bound to their store key, and back."""
@@ -82,9 +84,12 @@ class ValueCodec:
         twin.stamp_valid = stamp_valid or self.stamp_valid
         return twin
 
-    def encode(self, store_key: str, value: Any, stamp: bytes = b"") -> bytes:
+    def encode(self, store_key: str, value: Any, stamp: bytes = b"", unique: bool = False) -> bytes:
         """The sealed blob for ``value`` under ``store_key`` (with a ``stamps``
-        record when given); ``ValueError`` if too large."""
+        record when given); ``unique``: never equal to another blob, even under
+        a deterministic sealer; ``ValueError`` if too large."""
+        if unique and self.sealer.deterministic:
+            stamp = stamps.with_nonce(stamp)
         payload = self.serializer.dumps(value)
         header = self._plain_header
         if self.compressor is not None and len(payload) >= self.compress_min_bytes:
@@ -147,6 +152,8 @@ class ValueCodec:
             raise InvalidValue("stamp")
         if not body.startswith(self._required_head):
             raise InvalidValue("stale")  # sealed for another partition layout
+        if size == _NONCE_ONLY and body[0] == 0:
+            return payload[2 + size :]  # a unique counter or add(): no versions to check
         if self.stamp_valid is None or not self.stamp_valid(body):
             raise InvalidValue("stale")
         return payload[2 + size :]

@@ -75,6 +75,8 @@ class Sealer:
 
     algorithm = 0
     name = "base"
+    #: Whether sealing the same input twice gives the same blob (no nonce).
+    deterministic = False
 
     def __init__(self, subkeys: Sequence[bytes]) -> None:
         if not subkeys:
@@ -135,6 +137,7 @@ class HmacSealer(Sealer):
 
     algorithm = 1
     name = "hmac"
+    deterministic = True
 
     def _prepare(self, subkey: bytes) -> tuple[Any, Any]:
         return _hmac_states(subkey)

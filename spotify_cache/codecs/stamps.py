@@ -15,6 +15,7 @@ with the value and cannot be edited by whoever can write to the store.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 
 from ..exceptions import InvalidValue
@@ -39,6 +40,20 @@ def pack(names: Sequence[str], tokens: Sequence[bytes]) -> bytes:
         parts.append(bytes((len(raw),)) + raw + token)
     body = b"".join(parts)
     return len(body).to_bytes(2, "big") + body
+
+
+#: The name of the record that makes a blob unique (a random token, no version):
+#: ``add`` and ``incr`` blobs carry one under a deterministic sealer (HMAC), so a
+#: retried write can recognise its own blob.  No version record has an empty name.
+NONCE = ""
+
+
+def with_nonce(stamp: bytes) -> bytes:
+    """``stamp`` (possibly empty) with a fresh nonce record instead of any old one."""
+    records = [r for r in unpack(stamp[2:]) if r[0] != NONCE] if stamp else []
+    names = [name for name, _ in records] + [NONCE]
+    tokens = [token for _, token in records] + [os.urandom(TOKEN_BYTES)]
+    return pack(names, tokens)
 
 
 def split(payload: bytes) -> tuple[bytes, bytes]:

@@ -32,8 +32,20 @@ _BATCH = 500
 
 def _wrap(exc: redis.RedisError) -> StoreError:
     if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
-        return StoreUnavailable(f"redis unavailable: {type(exc).__name__}")
+        # A refused connection sent nothing; a timeout or a dropped connection may
+        # have delivered the command, which may then still run (on resume).
+        sent = not _never_sent(exc)
+        return StoreUnavailable(f"redis unavailable: {type(exc).__name__}", maybe_applied=sent)
     return StoreError(f"redis error: {exc}")
+
+
+def _never_sent(exc: redis.RedisError) -> bool:
+    text = str(exc)
+    return (
+        isinstance(exc, redis.ConnectionError)
+        and not isinstance(exc, redis.TimeoutError)
+        and ("Error connecting" in text or "refused" in text.lower())
+    )
 
 
 def wraps_errors(func: Callable[P, T]) -> Callable[P, T]:
@@ -146,8 +158,10 @@ class RedisStore(Store):
 
     @wraps_errors
     def get_with_pttl(self, key: str) -> tuple[bytes | None, int]:
-        """The blob and its remaining TTL in ms (-1 none, -2 absent), in one round trip."""
-        pipe = self.client(write=False).pipeline(transaction=False)
+        """The blob and its remaining TTL in ms (-1 none, -2 absent), in one round
+        trip, from the primary: the near-cache fills from it because its
+        invalidations come from it (a lagging replica would refill stale data)."""
+        pipe = self._primary.pipeline(transaction=False)
         pipe.get(key)
         pipe.pttl(key)
         blob, pttl = pipe.execute()
@@ -155,8 +169,8 @@ class RedisStore(Store):
 
     @wraps_errors
     def get_many_with_pttl(self, keys: Sequence[str]) -> list[tuple[bytes | None, int]]:
-        """``get_with_pttl`` for many keys, in one round trip."""
-        pipe = self.client(write=False).pipeline(transaction=False)
+        """``get_with_pttl`` for many keys, in one round trip (from the primary)."""
+        pipe = self._primary.pipeline(transaction=False)
         pipe.mget(keys)
         for key in keys:
             pipe.pttl(key)
@@ -213,7 +227,7 @@ class RedisStore(Store):
 
     @wraps_errors
     def compare_and_set(self, key: str, expected: bytes, value: bytes) -> bool:
-        return self._cas(keys=[key], args=[expected, value]) == 1
+        return self._cas(keys=[key], args=[expected, value]) in (1, 2)
 
     @wraps_errors
     def touch(self, key: str, ttl: float | None) -> bool:
@@ -283,7 +297,7 @@ class RedisStore(Store):
 
     @wraps_async_errors
     async def aget_with_pttl(self, key: str) -> tuple[bytes | None, int]:
-        async with self.async_client(write=False).pipeline(transaction=False) as pipe:
+        async with self.async_client().pipeline(transaction=False) as pipe:
             pipe.get(key)
             pipe.pttl(key)
             blob, pttl = await pipe.execute()
@@ -291,7 +305,7 @@ class RedisStore(Store):
 
     @wraps_async_errors
     async def aget_many_with_pttl(self, keys: Sequence[str]) -> list[tuple[bytes | None, int]]:
-        async with self.async_client(write=False).pipeline(transaction=False) as pipe:
+        async with self.async_client().pipeline(transaction=False) as pipe:
             pipe.mget(keys)
             for key in keys:
                 pipe.pttl(key)
@@ -346,7 +360,7 @@ class RedisStore(Store):
     @wraps_async_errors
     async def acompare_and_set(self, key: str, expected: bytes, value: bytes) -> bool:
         script = self.async_client().register_script(source("compare_and_set"))
-        return await script(keys=[key], args=[expected, value]) == 1
+        return await script(keys=[key], args=[expected, value]) in (1, 2)
 
     @wraps_async_errors
     async def atouch(self, key: str, ttl: float | None) -> bool:

@@ -25,7 +25,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING
 
-from ..codecs.stamps import TOKEN_BYTES, unpack
+from ..codecs.stamps import NONCE, TOKEN_BYTES, unpack
 
 if TYPE_CHECKING:
     from .base import Store
@@ -70,7 +70,7 @@ class Versions(ABC):
         ):
             return True
         generation = self.generation  # read first: a change meanwhile voids the memo
-        until = self.valid_until(unpack(body))
+        until = self.valid_until([r for r in unpack(body) if r[0] != NONCE])
         if until == _NEVER or until > self._clock():
             if self.trusted():
                 self._remember_body(body, generation, until)

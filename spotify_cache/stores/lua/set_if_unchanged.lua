@@ -3,8 +3,12 @@
 -- An invalidation, or any other write, since the loader's read makes it a no-op.
 -- KEYS[1]: key   ARGV[1]: expected blob or ""   ARGV[2]: new blob
 -- ARGV[3]: milliseconds, or "" for no expiry
--- Returns 1 when written, 0 otherwise.
+-- Returns 1 when written (or already holding this very blob: a retried call
+-- whose first copy ran), 0 otherwise.
 local current = redis.call('GET', KEYS[1])
+if current == ARGV[2] then
+  return 1
+end
 if ARGV[1] == '' then
   if current ~= false then
     return 0
