@@ -1,7 +1,8 @@
 """Settings for the example project.
 
 Runs with no services at all (SQLite and the in-process memory store); set
-``REDIS_URL`` and/or ``DATABASE_URL`` to use Redis and PostgreSQL instead::
+``REDIS_URL`` and/or ``DATABASE_URL`` to use Redis and PostgreSQL instead
+(and ``CACHE_KEY_PREFIX``, default ``example``, to share a Redis database)::
 
     REDIS_URL=redis://127.0.0.1:6379/0
     DATABASE_URL=postgres://user:password@127.0.0.1:5432/spotify
@@ -17,6 +18,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
+from example_project.cache_config import default_cache
 from example_project.env import database_from_url, env_flag, env_list
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -88,16 +90,14 @@ DATABASES = {
 }
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
-CACHES = {
-    "default": {
-        "BACKEND": "spotify_cache.backend.SpotifyCache",
-        "LOCATION": REDIS_URL or "memory://",
-        "TIMEOUT": 300,
-        "KEY_PREFIX": "example",
-        # Redis evicts by its own maxmemory-policy; the memory store needs a bound.
-        "OPTIONS": {} if REDIS_URL else {"MAX_ENTRIES": 10000, "STRATEGY": "lru"},
-    }
-}
+# Two sites on one Redis database need prefixes of their own (spotify_cache.E005).
+CACHE_KEY_PREFIX = os.environ.get("CACHE_KEY_PREFIX", "example")
+# Partitions per business domain (listeners, recommendations, tracks): see cache_config.py.
+CACHES = {"default": default_cache(REDIS_URL, CACHE_KEY_PREFIX)}
+# Bind the music models to the tags the services write (music/cache_bindings.py):
+# saving a row in the admin invalidates every cached value that shows it.  The
+# app binds nothing without this, as the library's own tests use its models unbound.
+MUSIC_CACHE_BINDINGS = True
 
 # Sessions are read from the cache and written through to the database.
 SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"

@@ -8,4 +8,6 @@ class MusicConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from . import receivers  # noqa: F401  (connects the invalidation receivers)
+        from . import cache_bindings
+
+        cache_bindings.connect_if_enabled()

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from . import services
@@ -44,10 +44,18 @@ def has_demo_data() -> bool:
     return Artist.objects.exists() or Listener.objects.exists()
 
 
+@transaction.atomic
 def clear_demo_data() -> None:
-    """Delete every row of the music app (the whole app is demo data)."""
-    for model in (ListeningEvent, PlaylistEntry, Playlist, Track, Artist, Listener):
-        model.objects.all().delete()
+    """Delete every row of the music app (the whole app is demo data), then,
+    after the commit, everything the cache holds about it.
+
+    One ``DELETE`` per table: ``QuerySet.delete()`` would load every row of a
+    bound model to send its ``post_delete``, one invalidation per play (ten
+    times slower here); one delete per partition forgets it all at once."""
+    with connection.cursor() as cursor:
+        for model in (ListeningEvent, PlaylistEntry, Playlist, Track, Artist, Listener):
+            cursor.execute(f"DELETE FROM {connection.ops.quote_name(model._meta.db_table)}")
+    transaction.on_commit(lambda: services.forget_everything(reason="clear_demo_data"))
 
 
 @transaction.atomic
@@ -62,9 +70,10 @@ def seed(sizes: SeedSizes, seed: int = 42, now: datetime | None = None) -> dict[
     events = _events(rng, listeners, tastes, tracks, sizes.events, now)
     ListeningEvent.objects.bulk_create(events, batch_size=5000)
     playlists, entries = _playlists(rng, listeners, tastes, tracks, sizes.playlists)
-    # Ids may be reused after --force, and bulk_create sends no signals.
-    ids = [[row.pk for row in rows] for rows in (listeners, artists, playlists)]
-    transaction.on_commit(lambda: services.forget_all(*ids, COUNTRIES))
+    # bulk_create sends no signals, and ids may be reused after --force (or the
+    # cache may outlive the database): the whole catalogue is new, so forget
+    # everything cached about the music app, one delete per partition.
+    transaction.on_commit(lambda: services.forget_everything(reason="seed_demo"))
     return {
         "artists": len(artists),
         "tracks": len(tracks),

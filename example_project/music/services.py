@@ -4,6 +4,11 @@ Every service returns a :class:`Cached`: the value plus whether it came from the
 cache and how long the call took, so pages and the workload replay can report
 hits and latency without looking inside the backend.
 
+Keys come from ``keys.py`` (one prefix, hence one partition, per domain); a
+value's TTL is its partition's unless said otherwise here.  Every value is
+written with the tags of the rows it shows or was computed from (see
+``cache_bindings.py``), so saving one of those rows invalidates it.
+
 Cached values are plain lists and dicts of numbers and strings, so they survive
 any serializer the backend is configured with (pickle, JSON, msgpack).
 """
@@ -16,20 +21,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.core.cache import caches
+from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.db.models import Avg, Count, F, Sum
 
-from spotify_cache import CacheManager
-
+from . import keys
 from .models import Artist, Listener, ListeningEvent, PlaylistEntry, Track
 
 CACHE_ALIAS = "default"
 
-# Volatile per-listener data gets short TTLs; it is also invalidated on write.
-TOP_TRACKS_TTL = 10 * 60
-RECOMMENDATIONS_TTL = 30 * 60
-ARTIST_STATS_TTL = 60 * 60
+# Aggregates over everybody's plays drift with each play, and no binding
+# invalidates them (it would, all the time): they ask for a short TTL.
 CHART_TTL = 5 * 60
-PLAYLIST_TTL = 10 * 60
 
 # One entry per listener holds the deepest list any page asks for; callers
 # slice it, so a single key is all that invalidation has to delete.
@@ -37,8 +39,6 @@ TOP_TRACKS_DEPTH = 50
 RECOMMENDATIONS_DEPTH = 20
 CHART_DEPTH = 50
 NEIGHBOURS = 50
-
-ACTIVE_LISTENERS_KEY = "spotify:listeners:active"
 
 _MISSING = object()
 
@@ -52,36 +52,34 @@ class Cached:
     elapsed_ms: float
 
 
-def top_tracks_key(listener_id: int) -> str:
-    return f"spotify:user:{listener_id}:top_tracks"
+Tags = Callable[[Any], Iterable[str]]
 
 
-def recommendations_key(listener_id: int) -> str:
-    return f"spotify:user:{listener_id}:recommendations"
+def _through_cache(
+    key: str, compute: Callable[[], Any], tags: Tags, timeout: Any = DEFAULT_TIMEOUT
+) -> Cached:
+    """Read ``key`` from the default cache; on a miss compute it and store it
+    with ``tags(value)``.
 
-
-def artist_stats_key(artist_id: int) -> str:
-    return f"spotify:artist:{artist_id}:stats"
-
-
-def playlist_key(playlist_id: int) -> str:
-    return f"spotify:playlist:{playlist_id}"
-
-
-def chart_key(country: str | None) -> str:
-    return f"spotify:chart:{(country or 'global').upper()}"
-
-
-def _through_cache(key: str, ttl: int, compute: Callable[[], Any]) -> Cached:
-    """Read ``key`` from the default cache, computing and storing it on a miss."""
+    The tags come from the rows loaded, so they are known only after the load:
+    the value is written with ``set``.  (``get_or_set`` is race-safe because it
+    stamps the tags *before* the load; here an edit committed while the load
+    runs may leave the old row cached until the partition's TTL.)"""
     started = time.perf_counter()
     cache = caches[CACHE_ALIAS]
     value = cache.get(key, _MISSING)
     hit = value is not _MISSING
     if not hit:
         value = compute()
-        cache.set(key, value, timeout=ttl)
+        cache.set(key, value, timeout, tags=sorted(set(tags(value))))
     return Cached(value, hit, (time.perf_counter() - started) * 1000)
+
+
+def row_tags(rows: Iterable[dict[str, Any]]) -> Iterable[str]:
+    """The tags of the tracks and artists that rows of ``_track_rows`` show."""
+    for row in rows:
+        yield f"track:{row['track_id']}"
+        yield f"artist:{row['artist_id']}"
 
 
 def _track_rows(queryset: Any, *fields: str) -> Any:
@@ -105,7 +103,10 @@ def top_tracks(listener_id: int, limit: int = 10) -> Cached:
         )
         return list(rows)
 
-    result = _through_cache(top_tracks_key(listener_id), TOP_TRACKS_TTL, compute)
+    def tags(rows: list[dict[str, Any]]) -> Iterable[str]:
+        return [f"plays:{listener_id}", *row_tags(rows)]
+
+    result = _through_cache(keys.top_tracks(listener_id), compute, tags)
     return Cached(result.value[:limit], result.hit, result.elapsed_ms)
 
 
@@ -119,7 +120,10 @@ def recommendations(listener_id: int, limit: int = 10) -> Cached:
     def compute() -> list[dict[str, Any]]:
         return _co_listened(listener_id) or _popular_in_country(listener_id)
 
-    result = _through_cache(recommendations_key(listener_id), RECOMMENDATIONS_TTL, compute)
+    def tags(rows: list[dict[str, Any]]) -> Iterable[str]:
+        return [f"listener:{listener_id}", *row_tags(rows)]
+
+    result = _through_cache(keys.recommendations(listener_id), compute, tags)
     return Cached(result.value[:limit], result.hit, result.elapsed_ms)
 
 
@@ -166,7 +170,7 @@ def global_chart(country: str | None = None, limit: int = CHART_DEPTH) -> Cached
         )
         return list(rows)
 
-    result = _through_cache(chart_key(country), CHART_TTL, compute)
+    result = _through_cache(keys.chart(country), compute, row_tags, CHART_TTL)
     return Cached(result.value[:limit], result.hit, result.elapsed_ms)
 
 
@@ -183,24 +187,31 @@ def active_listeners(limit: int = 10) -> Cached:
         )
         return list(rows)
 
-    result = _through_cache(ACTIVE_LISTENERS_KEY, CHART_TTL, compute)
+    def tags(rows: list[dict[str, Any]]) -> Iterable[str]:
+        return [f"listener:{row['listener_id']}" for row in rows]
+
+    result = _through_cache(keys.ACTIVE_LISTENERS, compute, tags, CHART_TTL)
     return Cached(result.value[:limit], result.hit, result.elapsed_ms)
 
 
 def artist_stats(artist_id: int) -> Cached:
-    """Catalogue and listening statistics of one artist, through the ``CacheManager`` facade.
+    """Catalogue and listening statistics of one artist.
 
-    Raises ``Artist.DoesNotExist`` for an unknown id (nothing is cached then).
+    Its tags are known before the load, so it reads through ``get_or_set``,
+    which is race-safe: stats computed while one of the artist's tracks is
+    edited are not written back over the invalidation.  Raises
+    ``Artist.DoesNotExist`` for an unknown id (nothing is cached then).
     """
     started = time.perf_counter()
-    cache = CacheManager(backend=CACHE_ALIAS)
-    key = artist_stats_key(artist_id)
-    value = cache.get(key)
-    hit = value is not None
-    if not hit:
-        value = _compute_artist_stats(artist_id)
-        cache.set(key, value, ttl=ARTIST_STATS_TTL)
-    return Cached(value, hit, (time.perf_counter() - started) * 1000)
+    loads: list[int] = []
+
+    def compute() -> dict[str, Any]:
+        loads.append(artist_id)
+        return _compute_artist_stats(artist_id)
+
+    tags = [f"artist:{artist_id}", f"artist-tracks:{artist_id}"]
+    value = caches[CACHE_ALIAS].get_or_set(keys.artist_stats(artist_id), compute, tags=tags)
+    return Cached(value, not loads, (time.perf_counter() - started) * 1000)
 
 
 def _compute_artist_stats(artist_id: int) -> dict[str, Any]:
@@ -241,29 +252,18 @@ def playlist_tracks(playlist_id: int) -> Cached:
         rows = list(_track_rows(entries, "position").annotate(duration_ms=F("track__duration_ms")))
         return {"tracks": rows, "duration_ms": sum(row["duration_ms"] for row in rows)}
 
-    return _through_cache(playlist_key(playlist_id), PLAYLIST_TTL, compute)
+    def tags(value: dict[str, Any]) -> Iterable[str]:
+        return [f"playlist:{playlist_id}", *row_tags(value["tracks"])]
+
+    return _through_cache(keys.playlist(playlist_id), compute, tags)
 
 
-def forget_playlist(playlist_id: int) -> None:
-    """Drop the playlist's cached track list (an entry was added, moved or removed)."""
-    caches[CACHE_ALIAS].delete(playlist_key(playlist_id))
-
-
-def forget_listener(listener_id: int) -> None:
-    """Drop the listener's cached top tracks (their listening history changed)."""
-    caches[CACHE_ALIAS].delete(top_tracks_key(listener_id))
-
-
-def forget_all(
-    listener_ids: Iterable[int],
-    artist_ids: Iterable[int],
-    playlist_ids: Iterable[int],
-    countries: Iterable[str],
-) -> None:
-    """Drop every cached result for these ids and countries (after reseeding)."""
-    keys = [ACTIVE_LISTENERS_KEY, chart_key(None)] + [chart_key(c) for c in countries]
-    keys += [playlist_key(playlist_id) for playlist_id in playlist_ids]
-    for listener_id in listener_ids:
-        keys += [top_tracks_key(listener_id), recommendations_key(listener_id)]
-    keys += [artist_stats_key(artist_id) for artist_id in artist_ids]
-    caches[CACHE_ALIAS].delete_many(keys)
+def forget_everything(reason: str = "") -> None:
+    """Invalidate every value of the music app (its data was replaced wholesale):
+    one delete per partition, or a key scan where the cache has no such partition."""
+    cache = caches[CACHE_ALIAS]
+    for name, prefix in keys.PREFIXES.items():
+        if name in cache.partitions:
+            cache.invalidate_partition(name, reason=reason)
+        else:
+            cache.invalidate(f"{prefix}*", reason=reason)

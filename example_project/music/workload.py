@@ -2,7 +2,7 @@
 
 A few listeners and artists get most of the traffic, as on a real site.  Reads
 are a mix of the four services; a share of requests are new listening events,
-whose ``post_save`` receiver invalidates the listener's top tracks.  Hits and
+whose model binding (``cache_bindings.py``) invalidates the listener's top tracks.  Hits and
 misses are counted from what the services report, not from backend internals.
 """
 
