@@ -5,6 +5,7 @@ thread).  Mixed into the backend; it holds no state of its own."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import itertools
 import time
 from collections.abc import Iterable, Mapping
@@ -13,9 +14,26 @@ from typing import Any
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 
 from .codecs.framing import TOMBSTONE
-from .core import INCR_DEADLINE, MISSING, CacheCore, backoff, is_glob, tombstone
+from .core import (
+    _ASYNC_FLIGHTS,
+    INCR_DEADLINE,
+    MISSING,
+    CacheCore,
+    backoff,
+    is_glob,
+    tombstone,
+)
 from .exceptions import ContentionError
 from .routing import Route, tag_records
+
+_BEHIND: set[asyncio.Task[Any]] = set()  # refreshes running behind their callers
+
+
+def _refresh_behind(refresh: Any) -> None:
+    """Run a serve-stale refresh as a task of the running loop (kept referenced)."""
+    task = asyncio.ensure_future(refresh)
+    _BEHIND.add(task)
+    task.add_done_callback(_BEHIND.discard)
 
 
 class AsyncMethods(CacheCore):
@@ -107,21 +125,40 @@ class AsyncMethods(CacheCore):
         version: int | None = None,
         tags: Iterable[str] | None = None,
     ) -> Any:
-        """``get_or_set``, race-safe in the same way; an async ``default`` is awaited."""
+        """``get_or_set``, race- and stampede-safe in the same ways (one loading
+        task per key per event loop); an async ``default`` is awaited."""
         skey = self.make_and_validate_key(key, version=version)
         route = self._router.route(key)
         seen = await route.store.aget(skey)
-        value = self._open(route.codec, skey, seen)
+        value, meta = self._open_meta(route.codec, skey, seen)
+        load = functools.partial(self._aload, route, skey, seen, default, timeout, tags)
         if value is not MISSING:
-            return value
+            if self._fresh_enough(skey, meta):
+                return value
+            if self._stampede.expired(meta):  # serve stale, refresh behind (once per loop)
+                flight = self._flight_scope + skey
+                _refresh_behind(_ASYNC_FLIGHTS.run(flight, load, self._stampede.wait))
+                return value
+        return await _ASYNC_FLIGHTS.run(self._flight_scope + skey, load, self._stampede.wait)
+
+    async def _aload(
+        self,
+        route: Route,
+        skey: str,
+        seen: bytes | None,
+        default: Any,
+        timeout: Any,
+        tags: Iterable[str] | None,
+    ) -> Any:
         ttl = self._ttl(route, timeout)
         stamp = await self._router.astamp(self._router.records(route, tags), ttl)
+        began = time.perf_counter()
         value = default() if callable(default) else default
         if hasattr(value, "__await__"):
             value = await value
-        if self._still_current(stamp):
-            blob = route.codec.encode(skey, value, stamp)
-            await route.store.aset_if_unchanged(skey, seen, blob, ttl)
+        written = self._write_back(route, skey, value, stamp, ttl, time.perf_counter() - began)
+        if written is not None:
+            await route.store.aset_if_unchanged(skey, seen, *written)
         return value
 
     async def atouch(
@@ -156,6 +193,7 @@ class AsyncMethods(CacheCore):
     async def aclear(self) -> None:
         for store in self._router.stores:
             await store.aclear()
+        self._router.forget_record_copies()
 
     async def aclose(self, **kwargs: Any) -> None:
         for store in self._router.stores:

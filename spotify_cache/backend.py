@@ -17,7 +17,9 @@ invalidation deletes.  It holds no I/O of its own.  The shared plumbing is in
 
 from __future__ import annotations
 
+import functools
 import itertools
+import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -26,7 +28,7 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT
 
 from .async_api import AsyncMethods
 from .codecs.framing import TOMBSTONE
-from .core import INCR_DEADLINE, MISSING, backoff, is_glob, tombstone
+from .core import _FLIGHTS, INCR_DEADLINE, MISSING, backoff, is_glob, tombstone
 from .exceptions import ContentionError, InvalidValue
 from .namespace import glob_escape
 from .routing import Route, tag_records
@@ -147,20 +149,68 @@ class SpotifyCache(AsyncMethods):
         Race-safe: the result is written back only if the key still holds what
         this call read, and it is stamped with the versions current *before*
         the load, so an invalidation of the key, its tags or its partition
-        during the load is never overwritten by what the loader computed."""
+        during the load is never overwritten by what the loader computed.
+        Stampede-safe (``stampede``): one loader per key per process (and per
+        cluster with ``STAMPEDE["LOCK"]``), early refresh, serve-stale."""
         skey = self.make_and_validate_key(key, version=version)
         route = self._router.route(key)
         seen = route.store.get(skey)
-        value = self._open(route.codec, skey, seen)
+        value, meta = self._open_meta(route.codec, skey, seen)
+        flight = self._flight_scope + skey
         if value is not MISSING:
-            return value
+            if self._fresh_enough(skey, meta):
+                return value
+            if self._stampede.expired(meta):  # serve stale, refresh behind
+                load = functools.partial(self._load, route, skey, seen, default, timeout, tags)
+                _FLIGHTS.refresh_in_background(flight, load)
+                return value
+        load = functools.partial(self._load, route, skey, seen, default, timeout, tags)
+        return _FLIGHTS.run(flight, load, self._stampede.wait)
+
+    def _load(
+        self,
+        route: Route,
+        skey: str,
+        seen: bytes | None,
+        default: Any,
+        timeout: Any,
+        tags: Iterable[str] | None,
+    ) -> Any:
         ttl = self._ttl(route, timeout)
-        names = self._router.records(route, tags)
-        stamp = self._router.stamp(names, ttl)
-        value = default() if callable(default) else default
-        if self._still_current(stamp):
-            route.store.set_if_unchanged(skey, seen, route.codec.encode(skey, value, stamp), ttl)
+        stamp = self._written_stamp(route, tags, ttl)
+        if self._stampede.lock and not self._lead(route, skey):
+            found = self._await_other_loader(route, skey, seen)
+            if found is not MISSING:
+                return found
+        began = time.perf_counter()
+        try:
+            value = default() if callable(default) else default
+        finally:
+            if self._stampede.lock:
+                route.store.delete(self._lock_key(skey))
+        delta = time.perf_counter() - began
+        written = self._write_back(route, skey, value, stamp, ttl, delta)
+        if written is not None:
+            route.store.set_if_unchanged(skey, seen, *written)
         return value
+
+    def _lead(self, route: Route, skey: str) -> bool:
+        """Take the cross-process loading lock of ``skey`` (``SET NX PX``)."""
+        return route.store.add(self._lock_key(skey), os.urandom(8), self._stampede.lock_timeout)
+
+    def _await_other_loader(self, route: Route, skey: str, seen: bytes | None) -> Any:
+        """Poll for the value another process is loading, up to ``WAIT`` seconds."""
+        deadline = time.monotonic() + self._stampede.wait
+        while time.monotonic() < deadline:
+            time.sleep(0.02)
+            blob = route.store.get_for_update(skey)
+            if blob != seen:
+                value = self._open(route.codec, skey, blob)
+                if value is not MISSING:
+                    return value
+            if not route.store.get_for_update(self._lock_key(skey)):
+                break  # the other loader gave up without writing: load here
+        return MISSING
 
     def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
         skey = self.make_and_validate_key(key, version=version)
@@ -198,6 +248,7 @@ class SpotifyCache(AsyncMethods):
         """Remove this cache's keys only (never the whole database unless ``CLEAR="flushdb"``)."""
         for store in self._router.stores:
             store.clear()
+        self._router.forget_record_copies()
 
     def close(self, **kwargs: Any) -> None:
         for store in self._router.stores:

@@ -19,6 +19,7 @@ from typing import Any
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache, default_key_func
 
 from . import options as config
+from . import stampede
 from .codecs import ValueCodec, stamps
 from .codecs.framing import TOMBSTONE
 from .exceptions import InvalidValue
@@ -35,6 +36,9 @@ MISSING: Any = object()
 #: processes: threads of one process take turns) before ``ContentionError``.
 INCR_DEADLINE = 5.0
 _INCR_LOCKS = [threading.Lock() for _ in range(64)]
+#: Loads under way in this process, shared by every thread's backend instance.
+_FLIGHTS = stampede.Flights()
+_ASYNC_FLIGHTS = stampede.AsyncFlights()
 #: Seconds an invalidated key keeps its marker (read-through loaders slower
 #: than this may still write back what they loaded before the invalidation).
 INVALIDATION_GRACE = 60.0
@@ -97,6 +101,8 @@ class CacheCore(BaseCache):
             getattr(store, "remote", store).owns = self.namespace.owns
         self._plain = not self._router.ordered and not self._router.partitioned
         self._grace = float(options.get("INVALIDATION_GRACE", INVALIDATION_GRACE))
+        self._stampede = stampede.read_policy(options)
+        self._flight_scope = f"{location}\x00"
         self.alias = _find_alias(location, params)
         # Django's own key format is built inline unless a subclass changes make_key.
         self._django_make_key = type(self).make_key is BaseCache.make_key
@@ -208,6 +214,46 @@ class CacheCore(BaseCache):
         """One of a few locks per process: threads of one process incrementing
         the same key take turns instead of losing compare-and-set races."""
         return _INCR_LOCKS[hash(skey) % len(_INCR_LOCKS)]
+
+    def _open_meta(
+        self, codec: ValueCodec, store_key: str, blob: bytes | None
+    ) -> tuple[Any, stamps.Meta | None]:
+        """``_open`` with the read-through record, past a serve-stale expiry too."""
+        if blob is None:
+            return MISSING, None
+        try:
+            return codec.decode_meta(store_key, blob)
+        except InvalidValue as exc:
+            self._reject(store_key, exc.reason)
+            return MISSING, None
+
+    def _fresh_enough(self, skey: str, meta: stamps.Meta | None) -> bool:
+        """Whether a hit of ``get_or_set`` is served as is: not past its expiry
+        (serve-stale window) and not picked for an early refresh (XFetch), or
+        picked while another caller of this process already refreshes it."""
+        policy = self._stampede
+        if policy.expired(meta):
+            return False
+        return not policy.refresh_early(meta) or _FLIGHTS.busy(self._flight_scope + skey)
+
+    def _written_stamp(self, route: Route, tags: Iterable[str] | None, ttl: float | None) -> bytes:
+        """The stamp a load is written with, taken before the load starts."""
+        return self._router.stamp(self._router.records(route, tags), ttl)
+
+    def _write_back(
+        self, route: Route, skey: str, value: Any, stamp: bytes, ttl: float | None, delta: float
+    ) -> tuple[bytes, float | None] | None:
+        """The blob and store TTL to write a value loaded in ``delta`` s with, or
+        ``None`` if an invalidation raced the load (its stamp is no longer current)."""
+        if not self._still_current(stamp):
+            return None
+        meta = self._stampede.meta(ttl, delta)
+        if meta is not None:
+            stamp = stamps.with_meta(stamp, meta)
+        return route.codec.encode(skey, value, stamp), self._stampede.store_ttl(ttl)
+
+    def _lock_key(self, skey: str) -> str:
+        return f"{skey}\x00loading"
 
     def _still_current(self, stamp: bytes) -> bool:
         """Whether the records a load was stamped with are still current (cheap,

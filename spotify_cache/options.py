@@ -37,6 +37,7 @@ BACKEND_OPTIONS = frozenset(
         "MAX_VALUE_BYTES",
         "PARTITIONS",
         "INVALIDATION_GRACE",
+        "STAMPEDE",
     }
 )
 DEFAULTS: dict[str, Any] = {

@@ -214,6 +214,11 @@ class Router:
             return f"{sample}:", ""
         return head, tail
 
+    def forget_record_copies(self) -> None:
+        """After ``clear()``: the records went with the values; drop local copies now."""
+        if self._versions is not None:
+            self._versions.forget_copies()
+
     def stamp_valid(self, body: bytes) -> bool:
         """Whether every record of a stamp body is current (the read-path check)."""
         return self.versions.valid_stamp(body)

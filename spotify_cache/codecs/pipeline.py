@@ -12,6 +12,8 @@ current) reaches it either: it reads as ``InvalidValue("stale")``.
 from __future__ import annotations
 
 import copy
+import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -56,6 +58,9 @@ class ValueCodec:
         #: (a partition's ``p:<name>``), or ``None``.
         self.required: str | None = None
         self._required_head = b""
+        self.lenient = False
+        self._lenient_twin: ValueCodec | None = None
+        self._last_meta = threading.local()
         #: ``stamp_valid(body)``: are the records of this stamp body all current?
         self.stamp_valid: Callable[[bytes], bool] | None = None
 
@@ -70,6 +75,7 @@ class ValueCodec:
         """A copy sharing the sealer, with another serializer or compressor
         (``False``: keep this one's) and stamp policy (a partition's codec)."""
         twin = copy.copy(self)
+        twin._lenient_twin, twin._last_meta = None, threading.local()
         if serializer is not None:
             twin.serializer = serializer
             twin._loaders = {**self._loaders, serializer.id: serializer.loads}
@@ -147,16 +153,36 @@ class ValueCodec:
 
     def _check_stamp(self, payload: bytes) -> bytes:
         size = int.from_bytes(payload[:2], "big")  # stamps.split, inlined
-        body = payload[2 : 2 + size]
+        body, rest = payload[2 : 2 + size], payload[2 + size :]
         if len(body) != size:
             raise InvalidValue("stamp")
         if not body.startswith(self._required_head):
             raise InvalidValue("stale")  # sealed for another partition layout
-        if size == _NONCE_ONLY and body[0] == 0:
-            return payload[2 + size :]  # a unique counter or add(): no versions to check
+        if size >= stamps.META_SIZE and body[-stamps.META_SIZE] == 2 and body[-9] == 120:
+            body = self._check_meta(body)  # (120 is "x": the end of the meta record's name)
+        if not body or (len(body) == _NONCE_ONLY and body[0] == 0):
+            return rest  # a unique counter or add(): no versions to check
         if self.stamp_valid is None or not self.stamp_valid(body):
             raise InvalidValue("stale")
-        return payload[2 + size :]
+        return rest
+
+    def _check_meta(self, body: bytes) -> bytes:
+        body, meta = stamps.split_meta(body)
+        if meta is not None:
+            if meta.hard and not self.lenient and time.time() >= meta.expires_at:
+                raise InvalidValue("stale")  # kept only for a serve-stale window
+            self._last_meta.value = meta
+        return body
+
+    def decode_meta(self, store_key: str, blob: bytes) -> tuple[Any, stamps.Meta | None]:
+        """``decode``, also returning the read-through record, and returning a
+        value past its serve-stale expiry (``get_or_set`` decides what to do)."""
+        twin = self._lenient_twin
+        if twin is None:
+            twin = self._lenient_twin = copy.copy(self)
+            twin.lenient = True
+        twin._last_meta.value = None
+        return twin.decode(store_key, blob), twin._last_meta.value
 
     def _compress(self, header: bytes, payload: bytes) -> tuple[bytes, bytes]:
         assert self.compressor is not None

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from ..exceptions import InvalidValue
 
@@ -54,6 +55,47 @@ def with_nonce(stamp: bytes) -> bytes:
     names = [name for name, _ in records] + [NONCE]
     tokens = [token for _, token in records] + [os.urandom(TOKEN_BYTES)]
     return pack(names, tokens)
+
+
+#: The name of the read-through record: when the value logically expires and
+#: how long its loader took, for early refresh (XFetch) and serve-stale windows.
+#: Always the last record, so it is found without parsing the others (tags and
+#: partition names never hold a NUL).
+META = "\x00x"
+META_SIZE = 1 + len(META) + TOKEN_BYTES
+_META_HEAD = bytes((len(META),)) + META.encode()
+_HARD = 0x8000
+
+
+@dataclass(frozen=True)
+class Meta:
+    """``expires_at`` (epoch seconds), ``delta`` (seconds the load took), and
+    ``hard``: plain reads must treat the value as gone after ``expires_at``
+    (it is kept longer only for a serve-stale window)."""
+
+    expires_at: float
+    delta: float
+    hard: bool
+
+
+def with_meta(stamp: bytes, meta: Meta) -> bytes:
+    """``stamp`` with ``meta`` as its last record."""
+    millis = max(0, min(int(meta.delta * 1000), _HARD - 1)) | (_HARD if meta.hard else 0)
+    token = int(meta.expires_at * 1000).to_bytes(6, "big") + millis.to_bytes(2, "big")
+    body = (stamp[2:] if stamp else b"") + _META_HEAD + token
+    return len(body).to_bytes(2, "big") + body
+
+
+def split_meta(body: bytes) -> tuple[bytes, Meta | None]:
+    """``(body without the meta record, the meta)`` of a stamp body."""
+    if len(body) < META_SIZE or body[-META_SIZE:-TOKEN_BYTES] != _META_HEAD:
+        return body, None
+    token = body[-TOKEN_BYTES:]
+    millis = int.from_bytes(token[6:], "big")
+    meta = Meta(
+        int.from_bytes(token[:6], "big") / 1000, (millis & ~_HARD) / 1000, bool(millis & _HARD)
+    )
+    return body[:-META_SIZE], meta
 
 
 def split(payload: bytes) -> tuple[bytes, bytes]:

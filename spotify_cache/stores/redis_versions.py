@@ -194,6 +194,11 @@ class RedisVersions(Versions):
             raise _wrap(exc) from exc
         self._forget_now(keys)
 
+    def forget_copies(self) -> None:
+        with self.tracker.lock:
+            self.tracker.bump(None)
+            self._forget(None)
+
     def _forget_now(self, keys: list[str]) -> None:
         with self.tracker.lock:
             self.tracker.bump(keys)

@@ -87,6 +87,11 @@ class Versions(ABC):
         """A record may have changed: verified stamps must be checked again."""
         self.generation += 1
 
+    def forget_copies(self) -> None:
+        """Drop what this process holds of the records (after a ``clear()``
+        deleted them in the store, before the news arrives by tracking)."""
+        self.changed()
+
     def trusted(self) -> bool:
         """Whether what this process knows of the records may be remembered."""
         return True
