@@ -119,6 +119,7 @@ class Router:
         self._make_key = make_key
         self._versions: Versions | None = None
         self._memo: dict[Any, Route] = {}
+        self._packed: dict[tuple[Any, ...], bytes] = {}
         codec.stamp_valid = self.stamp_valid  # until the records exist (then: theirs)
         routes = {
             name: self._build(p, location, options, store, codec)
@@ -233,9 +234,19 @@ class Router:
     def stamp(self, names: Sequence[str], ttl: float | None) -> bytes:
         if not names or (ttl is not None and ttl <= 0):
             return b""
-        return stamps.pack(names, self.versions.acquire(names, ttl))
+        return self._pack(names, self.versions.acquire(names, ttl))
+
+    def _pack(self, names: Sequence[str], tokens: Sequence[bytes]) -> bytes:
+        """``stamps.pack``, remembered: most writes repeat a recent stamp."""
+        ident = (*names, *tokens)
+        packed = self._packed.get(ident)
+        if packed is None:
+            if len(self._packed) >= MEMO_LIMIT:
+                self._packed.clear()
+            packed = self._packed[ident] = stamps.pack(names, tokens)
+        return packed
 
     async def astamp(self, names: Sequence[str], ttl: float | None) -> bytes:
         if not names or (ttl is not None and ttl <= 0):
             return b""
-        return stamps.pack(names, await self.versions.aacquire(names, ttl))
+        return self._pack(names, await self.versions.aacquire(names, ttl))

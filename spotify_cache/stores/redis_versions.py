@@ -136,13 +136,19 @@ class RedisVersions(Versions):
             return [held[n] for n in names]
         needed = [n for n in names if n not in held]
         epoch = self.tracker.epoch
+        replies = self._execute(lambda pipe: self._queue_acquire(pipe, needed, ttl))
+        short = self._too_short(needed, replies, ttl)
+        if short:
+            self._execute(lambda pipe: self._queue_extend(pipe, short, ttl))
+        return self._acquired(epoch, names, needed, held, replies)
+
+    def _execute(self, queue: Callable[[Any], Any]) -> list[Any]:
         try:
             pipe = self._client.pipeline(transaction=False)
-            self._queue_acquire(pipe, needed, ttl)
-            replies = pipe.execute()
+            queue(pipe)
+            return pipe.execute()
         except redis.RedisError as exc:
             raise _wrap(exc) from exc
-        return self._acquired(epoch, names, needed, held, replies)
 
     def _held(self, names: Sequence[str], ttl: float | None) -> dict[str, bytes]:
         """Tokens known locally whose records already outlive a value of ``ttl``."""
@@ -157,17 +163,32 @@ class RedisVersions(Versions):
         return held
 
     def _queue_acquire(self, pipe: Any, names: Sequence[str], ttl: float | None) -> None:
+        """Create missing records (``SET NX``) and read them: nothing here changes
+        an existing record, so nobody's tracked copy is invalidated by a write."""
         life = lifetime(ttl)
         for name in names:
             key = self.key(name)
             if life == _NEVER:
                 pipe.set(key, new_token(), nx=True)
-                pipe.persist(key)
             else:
                 pipe.set(key, new_token(), nx=True, px=_px(life))
-                pipe.pexpire(key, _px(life), gt=True)
             pipe.get(key)
             pipe.pttl(key)
+
+    def _too_short(self, names: Sequence[str], replies: list[Any], ttl: float | None) -> list[str]:
+        """Records that would expire before a value of ``ttl`` (rare: they live
+        ``MIN_TTL`` at least); they are extended, which the others are not."""
+        need = _NEVER if ttl is None else ttl * 1000
+        pttls = replies[2::3]
+        return [n for n, pttl in zip(names, pttls, strict=True) if pttl != -1 and pttl < need]
+
+    def _queue_extend(self, pipe: Any, names: Sequence[str], ttl: float | None) -> None:
+        life = lifetime(ttl)
+        for name in names:
+            if life == _NEVER:
+                pipe.persist(self.key(name))
+            else:
+                pipe.pexpire(self.key(name), _px(life), gt=True)
 
     def _acquired(
         self,
@@ -177,7 +198,7 @@ class RedisVersions(Versions):
         held: dict[str, bytes],
         replies: list[Any],
     ) -> list[bytes]:
-        pairs = [x for i in range(len(needed)) for x in replies[4 * i + 2 : 4 * i + 4]]
+        pairs = [x for i in range(len(needed)) for x in replies[3 * i + 1 : 3 * i + 3]]
         fetched = self._remember(epoch, needed, pairs)
         for name in needed:
             if fetched[name] is None:  # deleted between our commands: match nothing
@@ -226,6 +247,9 @@ class RedisVersions(Versions):
         needed = [n for n in names if n not in held]
         epoch = self.tracker.epoch
         replies = await self._aexecute(lambda pipe: self._queue_acquire(pipe, needed, ttl))
+        short = self._too_short(needed, replies, ttl)
+        if short:
+            await self._aexecute(lambda pipe: self._queue_extend(pipe, short, ttl))
         return self._acquired(epoch, names, needed, held, replies)
 
     async def adrop(self, names: Iterable[str]) -> None:
