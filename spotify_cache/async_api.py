@@ -166,6 +166,8 @@ class AsyncMethods(CacheCore):
     ) -> bool:
         skey = self.make_and_validate_key(key, version=version)
         route = self._router.route(key)
+        if self._open(route.codec, skey, await route.store.aget_for_update(skey)) is MISSING:
+            return False
         return await route.store.atouch(skey, self._ttl(route, timeout))
 
     async def adelete(self, key: Any, version: int | None = None) -> bool:

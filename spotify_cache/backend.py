@@ -213,8 +213,12 @@ class SpotifyCache(AsyncMethods):
         return MISSING
 
     def touch(self, key: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
+        """A new TTL for ``key``; ``False`` (and nothing done) when its value reads
+        as a miss (absent, invalidated or refused), exactly as ``has_key`` says."""
         skey = self.make_and_validate_key(key, version=version)
         route = self._router.route(key)
+        if self._open(route.codec, skey, route.store.get_for_update(skey)) is MISSING:
+            return False
         return route.store.touch(skey, self._ttl(route, timeout))
 
     def delete(self, key: Any, version: int | None = None) -> bool:

@@ -8,7 +8,8 @@ Ids:
   spotify_cache.E005  two caches on one Redis database whose keys can collide (KEY_PREFIX
                       equal, or one is the other's followed by ":<int>")
   spotify_cache.E006  OPTIONS["PARTITIONS"] invalid (names the partition and the field)
-  spotify_cache.W001  no ENCRYPTION_KEYS while DEBUG is off (values authenticated, not encrypted)
+  spotify_cache.W001  no ENCRYPTION_KEYS while DEBUG is off (keys derived from SECRET_KEY)
+  spotify_cache.W002  ALGORITHM "hmac" while DEBUG is off (values authenticated, not encrypted)
 """
 
 from __future__ import annotations
@@ -59,17 +60,31 @@ def check_cache(alias: str, params: dict[str, Any]) -> list[CheckMessage]:
         check_partitions(params.get("LOCATION", ""), options)
     except ImproperlyConfigured as exc:
         return [Error(f"CACHES[{alias!r}]: {exc}", id=_error_id(str(exc)))]
-    if not settings.DEBUG and not config.encryption_keys(options):
-        return [_unencrypted(alias)]
-    return []
+    return [] if settings.DEBUG else _key_warnings(alias, options)
 
 
-def _unencrypted(alias: str) -> Warning:
-    return Warning(
-        f"CACHES[{alias!r}] has no ENCRYPTION_KEYS: values are authenticated but stored in clear.",
-        hint="Set SPOTIFY_CACHE_ENCRYPTION_KEYS (manage.py generate_cache_key prints a key).",
-        id="spotify_cache.W001",
-    )
+def _key_warnings(alias: str, options: dict[str, Any]) -> list[CheckMessage]:
+    warnings: list[CheckMessage] = []
+    if not config.encryption_keys(options):
+        warnings.append(
+            Warning(
+                f"CACHES[{alias!r}] has no ENCRYPTION_KEYS: values are encrypted under keys "
+                "derived from SECRET_KEY, which rotate only with it.",
+                hint="Set SPOTIFY_CACHE_ENCRYPTION_KEYS (manage.py generate_cache_key "
+                "prints a key): explicit keys rotate on their own schedule.",
+                id="spotify_cache.W001",
+            )
+        )
+    if config.algorithm(options, []) == "hmac":
+        warnings.append(
+            Warning(
+                f'CACHES[{alias!r}] has ALGORITHM "hmac": values are authenticated but '
+                "stored in clear.",
+                hint='Drop ALGORITHM (the default, "aes-gcm", encrypts).',
+                id="spotify_cache.W002",
+            )
+        )
+    return warnings
 
 
 @register(Tags.caches, Tags.security)

@@ -99,6 +99,8 @@ class CacheCore(BaseCache):
         self._router = Router(cfg.location, options, self._store, self._codec, self.make_key)
         for store in self._router.stores:  # SCANs skip keys other caches' prefixes can make
             getattr(store, "remote", store).owns = self.namespace.owns
+            if hasattr(store, "admit"):  # a near-cache keeps only blobs that authenticate
+                store.admit = self._codec.authentic
         self._plain = not self._router.ordered and not self._router.partitioned
         self._grace = float(options.get("INVALIDATION_GRACE", INVALIDATION_GRACE))
         self._stampede = stampede.read_policy(options)
@@ -201,9 +203,18 @@ class CacheCore(BaseCache):
     def _incremented(
         self, route: Route, key: Any, skey: str, blob: bytes | None, delta: int
     ) -> tuple[Any, bytes]:
-        value = self._open(route.codec, skey, blob)
-        if value is MISSING:
+        if blob is None:
             raise ValueError(f"Key '{key}' not found")
+        try:
+            value = route.codec.decode(skey, blob)
+        except InvalidValue as exc:
+            if exc.reason == "stale":  # invalidated: gone, as far as callers know
+                raise ValueError(f"Key '{key}' not found") from None
+            self._reject(skey, exc.reason)
+            raise ValueError(
+                f"Key '{key}' holds a value that was rejected ({exc.reason}): it reads as a "
+                "miss and cannot be incremented; set it again"
+            ) from None
         new_value = value + delta
         stamp = route.codec.stamp_of(skey, blob) if blob else b""
         # unique: a retried compare-and-set must recognise its own write, never

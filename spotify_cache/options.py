@@ -177,23 +177,32 @@ def encryption_keys(options: Mapping[str, Any]) -> list[str]:
         keys = conf.get("ENCRYPTION_KEYS")
     if isinstance(keys, str):
         keys = [k.strip() for k in keys.split(",") if k.strip()]
+    if not isinstance(keys, list | tuple):
+        raise ImproperlyConfigured(
+            f"ENCRYPTION_KEYS must be a list of key strings, not {type(keys).__name__}"
+        )
+    seen: dict[bytes, int] = {}
     for index, key in enumerate(keys):
         try:
-            decode_key(key)
+            raw = decode_key(key)
         except ValueError as exc:
             raise ImproperlyConfigured(f"ENCRYPTION_KEYS[{index}] {exc}") from None
+        if raw in seen:
+            raise ImproperlyConfigured(
+                f"ENCRYPTION_KEYS[{index}] is the same key as ENCRYPTION_KEYS[{seen[raw]}]"
+            )
+        seen[raw] = index
     return list(keys)
 
 
 def algorithm(options: Mapping[str, Any], keys: Sequence[str]) -> str:
-    """The sealing algorithm: ``OPTIONS["ALGORITHM"]``, else aes-gcm with keys, hmac without."""
-    name = str(options.get("ALGORITHM") or ("aes-gcm" if keys else "hmac")).lower()
+    """The sealing algorithm: ``OPTIONS["ALGORITHM"]``, else aes-gcm (with ``ENCRYPTION_KEYS``,
+    or with keys derived from ``SECRET_KEY``); ``"hmac"`` only when asked for."""
+    name = str(options.get("ALGORITHM") or "aes-gcm").lower()
     if name not in ALGORITHMS:
         raise ImproperlyConfigured(
             f'OPTIONS["ALGORITHM"] {name!r}: use one of {sorted(ALGORITHMS)}'
         )
-    if name != "hmac" and not keys:
-        raise ImproperlyConfigured(f'OPTIONS["ALGORITHM"] {name!r} needs ENCRYPTION_KEYS')
     return name
 
 

@@ -75,7 +75,6 @@ def test_store_by_dotted_path() -> None:
         ("memory://", {"COMPRESSOR": "brotli"}, "COMPRESSOR"),
         ("memory://", {"ENCRYPTION_KEYS": ["c2hvcnQ="]}, "ENCRYPTION_KEYS[0]"),
         ("memory://", {"ENCRYPTION_KEYS": ["not base64!"]}, "ENCRYPTION_KEYS[0]"),
-        ("memory://", {"ALGORITHM": "aes-gcm"}, "ALGORITHM"),
         ("memory://", {"ALGORITHM": "rot13", "ENCRYPTION_KEYS": [generate_key()]}, "ALGORITHM"),
         ("memory://", {"STORE": "tests.nowhere.Store"}, "STORE"),
         ("memory://", {"STORE": "builtins.dict"}, "STORE"),
@@ -105,6 +104,32 @@ def test_store_by_dotted_path() -> None:
 def test_misconfiguration_names_the_setting(location: str, options: dict, names: str) -> None:
     with pytest.raises(ImproperlyConfigured, match=re.escape(names)):
         make_cache(location, **options)
+
+
+@pytest.mark.parametrize(
+    ("keys", "message"),
+    [
+        (
+            [generate_key()[:20] + "!!@@ " + generate_key()[20:]],
+            "ENCRYPTION_KEYS[0] is not url-safe",
+        ),
+        ([generate_key().encode()], "ENCRYPTION_KEYS[0] must be a string"),
+        ([12345], "ENCRYPTION_KEYS[0] must be a string"),
+        (12345, "ENCRYPTION_KEYS must be a list"),
+    ],
+)
+def test_keys_are_parsed_strictly(keys: Any, message: str) -> None:
+    with pytest.raises(ImproperlyConfigured, match=re.escape(message)):
+        make_cache("memory://", ENCRYPTION_KEYS=keys)
+
+
+def test_a_duplicate_key_is_named() -> None:
+    key = generate_key()
+    with pytest.raises(
+        ImproperlyConfigured,
+        match=re.escape("ENCRYPTION_KEYS[1] is the same key as ENCRYPTION_KEYS[0]"),
+    ):
+        make_cache("memory://", ENCRYPTION_KEYS=[key, key])
 
 
 def test_bad_key_is_never_echoed() -> None:

@@ -44,8 +44,18 @@ def test_values_are_ciphertext_at_rest(location: str, algorithm: str) -> None:
     assert cache.get("user") == {"note": SECRET}
 
 
-def test_hmac_mode_authenticates_but_does_not_hide(location: str) -> None:
+def test_without_keys_values_are_still_ciphertext(location: str) -> None:
+    """No ENCRYPTION_KEYS: AES-GCM under a key derived from SECRET_KEY."""
     cache = make_cache(location)
+    cache.set("user", {"note": SECRET})
+    blob = raw_read(cache, "user")
+    assert SECRET.encode() not in blob and b"note" not in blob
+    assert (blob[1] >> 5) & 0x03 == 2  # the header says aes-gcm
+    assert cache.get("user") == {"note": SECRET}
+
+
+def test_hmac_mode_authenticates_but_does_not_hide(location: str) -> None:
+    cache = make_cache(location, ALGORITHM="hmac")
     cache.set("user", SECRET)
     assert SECRET.encode() in raw_read(cache, "user")
     assert cache.get("user") == SECRET
@@ -60,7 +70,7 @@ def test_foreign_plain_integer_reads_as_miss(location: str, options: dict) -> No
     with Collector(value_rejected) as seen:
         assert cache.get("counter", "default") == "default"
         assert cache.has_key("counter") is False
-        with pytest.raises(ValueError, match="not found"):
+        with pytest.raises(ValueError, match="was rejected"):
             cache.incr("counter")
     assert seen.reasons == ["truncated"] * 3  # two bytes cannot even hold a header
     assert cache.rejections["truncated"] >= 3
@@ -122,6 +132,26 @@ def test_truncated_and_unknown_frames(location: str) -> None:
         assert seen.reasons == [reason], reason
 
 
+def test_a_json_cache_never_unpickles(location: str, tmp_path: Path) -> None:
+    """A pickle sealed with the same key by another writer is not loaded by a
+    cache configured for JSON: a cache opens only its own serializers."""
+    marker = tmp_path / "pwned"
+
+    class Exploit:
+        def __reduce__(self):
+            return (marker.write_text, ("code ran",))
+
+    prefix = "ser" + os.urandom(3).hex()
+    pickler = make_cache(location, KEY_PREFIX=prefix, ENCRYPTION_KEYS=[K1])
+    pickler.set("k", Exploit())
+    marker.unlink(missing_ok=True)  # pickling it for the write did not run it; be sure
+    reader = make_cache(location, KEY_PREFIX=prefix, ENCRYPTION_KEYS=[K1], SERIALIZER="json")
+    with Collector(value_rejected) as seen:
+        assert reader.get("k") is None
+    assert seen.reasons == ["serializer"]
+    assert not marker.exists()
+
+
 def test_nothing_is_unpickled_before_authentication(location: str, tmp_path: Path) -> None:
     marker = tmp_path / "pwned"
 
@@ -173,13 +203,35 @@ def test_key_rotation(location: str) -> None:
     assert retired.get("k") is None
 
 
-def test_secret_key_fallbacks_rotate_hmac(location: str, settings) -> None:
+@pytest.mark.parametrize("algorithm", ["aes-gcm", "hmac"])
+def test_secret_key_fallbacks_rotate_derived_keys(location: str, settings, algorithm: str) -> None:
     settings.SECRET_KEY = "old-secret"
-    make_cache(location).set("k", "under old secret")
+    make_cache(location, ALGORITHM=algorithm).set("k", "under old secret")
     settings.SECRET_KEY, settings.SECRET_KEY_FALLBACKS = "new-secret", ["old-secret"]
-    assert make_cache(location).get("k") == "under old secret"
+    assert make_cache(location, ALGORITHM=algorithm).get("k") == "under old secret"
     settings.SECRET_KEY_FALLBACKS = []
-    assert make_cache(location).get("k") is None
+    assert make_cache(location, ALGORITHM=algorithm).get("k") is None
+
+
+def test_colliding_key_ids_neither_stop_start_up_nor_misattribute(location: str) -> None:
+    """Ids are one byte: find two keys sharing one (as a SECRET_KEY_FALLBACKS entry
+    may), configure both, and read values sealed under each."""
+    from spotify_cache.codecs.sealing import decode_key, derive, key_id
+
+    by_id: dict[int, str] = {}
+    while True:
+        key = generate_key()
+        kid = key_id(derive(decode_key(key), "aes-gcm"))
+        if kid in by_id:
+            first, second = by_id[kid], key
+            break
+        by_id[kid] = key
+    make_cache(location, ENCRYPTION_KEYS=[second]).set("b", "under the second")
+    both = make_cache(location, ENCRYPTION_KEYS=[first, second])
+    both.set("a", "under the first")
+    assert both.get("a") == "under the first"
+    assert both.get("b") == "under the second"
+    assert make_cache(location, ENCRYPTION_KEYS=[second]).get("a") is None
 
 
 def test_logs_carry_no_values_or_secrets(location: str, caplog: pytest.LogCaptureFixture) -> None:
@@ -211,10 +263,50 @@ def test_hmac_tag_is_standard_hmac_sha256_over_the_documented_input(settings) ->
     from spotify_cache.codecs.sealing import derive
 
     settings.SECRET_KEY = "interop-secret"
-    cache = make_cache("memory://interop")
+    cache = make_cache("memory://interop", ALGORITHM="hmac")
     cache.set("k", "v")
     skey = cache.make_key("k")
     blob = raw_read(cache, "k")
     key = derive(b"interop-secret", "hmac")
     expected = hmac.new(key, bind_key(skey) + blob[:-32], hashlib.sha256).digest()
     assert blob[-32:] == expected
+
+
+def test_a_junk_blob_counts_as_absent_for_every_operation(location: str) -> None:
+    """Over a blob that fails authentication: get_or_set stores its result, add
+    takes the key, touch finds nothing, has_key agrees, incr says why it fails."""
+    cache = make_cache(location, ENCRYPTION_KEYS=[K1])
+    calls: list[int] = []
+    for key in ("a", "b", "c"):
+        raw_write(cache, key, b"\x01" + os.urandom(60))
+    assert cache.get_or_set("a", lambda: calls.append(1) or "loaded", 60) == "loaded"
+    assert cache.get_or_set("a", lambda: calls.append(1) or "again", 60) == "loaded"
+    assert calls == [1]
+    assert cache.add("b", "added") is True and cache.get("b") == "added"
+    assert cache.has_key("c") is False
+    assert cache.touch("c", 60) is False
+    with pytest.raises(ValueError, match="was rejected"):
+        cache.incr("c")
+
+
+def test_the_near_cache_keeps_only_authentic_blobs_and_is_bounded(redis_url: str) -> None:
+    """Junk written to keys the app reads is a miss and never held in process;
+    authentic values are held within NEAR_CACHE["MAX_BYTES"]."""
+    cache = make_cache(
+        redis_url,
+        KEY_PREFIX="nearjunk" + os.urandom(3).hex(),
+        NEAR_CACHE={"MAX_ENTRIES": 100, "MAX_BYTES": 300_000},
+    )
+    cache.store.tracker.wait_ready(5)
+    junk = b"\x01" + os.urandom(1_000_000)
+    for i in range(8):
+        raw_write(cache, f"junk{i}", junk)
+        for _ in range(3):
+            assert cache.get(f"junk{i}") is None
+    assert cache.store.local.bytes_used == 0
+    for i in range(20):
+        cache.set(f"v{i}", os.urandom(50_000))
+        for _ in range(3):
+            cache.get(f"v{i}")
+    assert 0 < cache.store.local.bytes_used <= 300_000
+    cache.clear()

@@ -38,15 +38,13 @@ class ValueCodec:
         compressor: Compressor | None = None,
         compress_min_bytes: int = 1024,
         max_value_bytes: int = 32 * 1024 * 1024,
-        extra_serializers: dict[int, Serializer] | None = None,
     ) -> None:
         self.serializer = serializer
         self.sealer = sealer
         self.compressor = compressor
         self.compress_min_bytes = compress_min_bytes
         self.max_value_bytes = max_value_bytes
-        serializers = {**(extra_serializers or {}), serializer.id: serializer}
-        self._loaders = {sid: s.loads for sid, s in serializers.items()}
+        self._loaders = {serializer.id: serializer.loads}
         self._compressors = {compressor.id: compressor} if compressor else {}
         self._max_blob = sealer.sealed_size_limit(max_value_bytes)
         self._algorithm = sealer.algorithm
@@ -78,7 +76,7 @@ class ValueCodec:
         twin._lenient_twin, twin._last_meta = None, threading.local()
         if serializer is not None:
             twin.serializer = serializer
-            twin._loaders = {**self._loaders, serializer.id: serializer.loads}
+            twin._loaders = {serializer.id: serializer.loads}
             twin._plain_header = pack_header(serializer.id, 0, self._algorithm, self.sealer.key_id)
         if isinstance(compressor, Compressor):
             twin.compressor = compressor
@@ -139,6 +137,20 @@ class ValueCodec:
             return loads(payload)
         except Exception:  # authenticated but undecodable (class renamed since): a miss
             raise InvalidValue("decode") from None
+
+    def authentic(self, store_key: str, blob: bytes) -> bool:
+        """Whether ``blob`` was sealed for ``store_key`` by one of this codec's keys
+        (whatever its serializer or stamp): what may enter a near-cache."""
+        if not HEADER_SIZE <= len(blob) <= self._max_blob or blob[0] != FORMAT_VERSION:
+            return False
+        if (blob[1] >> 5) & 0x03 != self._algorithm or blob[2] not in self._key_ids:
+            return False
+        raw_key = store_key.encode()
+        try:
+            self._open(blob, blob[2], len(raw_key).to_bytes(4, "big") + raw_key)
+        except InvalidValue:
+            return False
+        return True
 
     def stamp_of(self, store_key: str, blob: bytes) -> bytes:
         """The stamp record sealed in an authentic ``blob`` (``b""`` if none);
@@ -202,9 +214,7 @@ class ValueCodec:
 def build_codec(
     serializer: Serializer, sealer: Sealer, compressor: Compressor | None, **limits: int
 ) -> ValueCodec:
-    """A codec that also reads blobs written by the other built-in serializers
-    (they are authenticated, so reading them is safe after a config change)."""
-    from .serializers import JSONSerializer, PickleSerializer
-
-    extra: dict[int, Serializer] = {s.id: s for s in (PickleSerializer(), JSONSerializer())}
-    return ValueCodec(serializer, sealer, compressor=compressor, extra_serializers=extra, **limits)
+    """A codec that opens its own serializer's blobs only: an authentic blob of
+    another serializer (pickle, under a json cache) reads as a miss, since
+    whoever shares the key must not choose how this cache deserializes."""
+    return ValueCodec(serializer, sealer, compressor=compressor, **limits)

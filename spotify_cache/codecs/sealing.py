@@ -3,18 +3,20 @@
 Three algorithms, one key format (url-safe base64 of 32 random bytes, what
 ``Fernet.generate_key()`` prints):
 
-* ``hmac``    HMAC-SHA256 over header, store key and payload (no confidentiality).
-              Without ``ENCRYPTION_KEYS`` its keys are derived from ``SECRET_KEY``
-              and ``SECRET_KEY_FALLBACKS``.
+* ``hmac``    HMAC-SHA256 over header, store key and payload (no confidentiality):
+              an explicit opt-in.
 * ``aes-gcm`` AES-256-GCM, random 96-bit nonce, header and store key as
-              associated data.
+              associated data: the default, with or without keys.
 * ``fernet``  Fernet tokens (AES-128-CBC + HMAC-SHA256); the store key travels
               inside the plaintext and is compared after decryption, since
               Fernet has no associated data.
 
-Each configured key gets a one-byte id derived from its material, recorded in
-the header: the first key seals, every key opens, so keys rotate by putting a
-new key first and dropping the old one after the longest TTL.  Every failure
+Without ``ENCRYPTION_KEYS`` the keys are derived from ``SECRET_KEY`` and
+``SECRET_KEY_FALLBACKS`` (HKDF), so every value is encrypted whatever the
+settings.  Each key gets a one-byte id derived from its material, recorded in
+the header: the first key seals, every key opens (keys sharing an id are
+tried in turn), so keys rotate by putting a new key first and dropping the
+old one after the longest TTL.  Every failure
 is the same opaque ``InvalidValue("auth")``.
 """
 
@@ -49,10 +51,14 @@ def generate_key() -> str:
 
 
 def decode_key(text: str) -> bytes:
-    """The 32 raw bytes of a configured key; ``ValueError`` (never echoing it) otherwise."""
+    """The 32 raw bytes of a configured key; ``ValueError`` (never echoing it) otherwise.
+    Strict: a string of url-safe base64 and nothing else (the lenient decoder
+    would skip stray characters, so a mangled key could still be accepted)."""
+    if not isinstance(text, str):
+        raise ValueError(f"must be a string (url-safe base64), not {type(text).__name__}")
     try:
-        raw = base64.urlsafe_b64decode(text.encode() if isinstance(text, str) else text)
-    except (binascii.Error, ValueError, AttributeError):
+        raw = base64.b64decode(text.strip().encode("ascii"), altchars=b"-_", validate=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
         raise ValueError("is not url-safe base64") from None
     if len(raw) != KEY_BYTES:
         raise ValueError(f"decodes to {len(raw)} bytes, expected {KEY_BYTES}")
@@ -81,13 +87,18 @@ class Sealer:
     def __init__(self, subkeys: Sequence[bytes]) -> None:
         if not subkeys:
             raise ValueError("needs at least one key")
-        ids = [key_id(k) for k in subkeys]
-        if len(set(ids)) != len(ids):
-            raise ValueError("two keys share a key id; generate another key")
-        self.key_id = ids[0]
-        self._by_id: dict[int, Any] = {
-            i: self._prepare(k) for i, k in zip(ids, subkeys, strict=True)
-        }
+        subkeys = list(dict.fromkeys(subkeys))  # the same secret twice is one key
+        self.key_id = key_id(subkeys[0])
+        # Ids are one byte: two keys may share one (0.4% per rotation with two keys).
+        # Then each is tried in turn; a blob is never attributed to the wrong key.
+        self._by_id: dict[int, Any] = {}
+        self._alternates: dict[int, list[Any]] = {}
+        for subkey in subkeys:
+            kid, prepared = key_id(subkey), self._prepare(subkey)
+            if kid in self._by_id:
+                self._alternates.setdefault(kid, []).append(prepared)
+            else:
+                self._by_id[kid] = prepared
         self._sealing: Any = self._by_id[self.key_id]
 
     def _prepare(self, subkey: bytes) -> object:
@@ -109,6 +120,18 @@ class Sealer:
         raise NotImplementedError
 
     def open(self, blob: bytes, kid: int, bound_key: bytes) -> bytes:
+        """The authenticated payload of ``blob``; ``InvalidValue`` otherwise."""
+        try:
+            return self._open_one(self._by_id[kid], blob, bound_key)
+        except InvalidValue:
+            for prepared in self._alternates.get(kid, ()):
+                try:
+                    return self._open_one(prepared, blob, bound_key)
+                except InvalidValue:
+                    continue
+            raise
+
+    def _open_one(self, prepared: Any, blob: bytes, bound_key: bytes) -> bytes:
         raise NotImplementedError
 
 
@@ -149,17 +172,17 @@ class HmacSealer(Sealer):
         # Large payloads: hash the parts in place and copy the payload only once.
         return b"".join((header, payload, _hmac(self._sealing, bound_key + header, payload)))
 
-    def open(self, blob: bytes, kid: int, bound_key: bytes) -> bytes:
+    def _open_one(self, prepared: Any, blob: bytes, bound_key: bytes) -> bytes:
         if len(blob) < HEADER_SIZE + MAC_BYTES:
             raise InvalidValue("truncated")
         if len(blob) < _COPY_LIMIT:  # _hmac, inlined for the common small blob
-            inner, outer = self._by_id[kid]
+            inner, outer = prepared
             inner, outer = inner.copy(), outer.copy()
             inner.update(bound_key + blob[:-MAC_BYTES])
             outer.update(inner.digest())
             expected = outer.digest()
         else:
-            expected = _hmac(self._by_id[kid], bound_key, memoryview(blob)[:-MAC_BYTES])
+            expected = _hmac(prepared, bound_key, memoryview(blob)[:-MAC_BYTES])
         if not hmac.compare_digest(expected, blob[-MAC_BYTES:]):
             raise InvalidValue("auth")
         return blob[HEADER_SIZE:-MAC_BYTES]
@@ -177,11 +200,11 @@ class AesGcmSealer(Sealer):
         sealed = self._sealing.encrypt(nonce, payload, header + bound_key)
         return b"".join((header, nonce, sealed))
 
-    def open(self, blob: bytes, kid: int, bound_key: bytes) -> bytes:
+    def _open_one(self, prepared: Any, blob: bytes, bound_key: bytes) -> bytes:
         if len(blob) < HEADER_SIZE + NONCE_BYTES + 16:
             raise InvalidValue("truncated")
         nonce = blob[HEADER_SIZE : HEADER_SIZE + NONCE_BYTES]
-        aead: AESGCM = self._by_id[kid]
+        aead: AESGCM = prepared
         try:
             return aead.decrypt(
                 nonce, blob[HEADER_SIZE + NONCE_BYTES :], blob[:HEADER_SIZE] + bound_key
@@ -205,9 +228,9 @@ class FernetSealer(Sealer):
         token = self._sealing.encrypt(header + bound_key + payload)
         return header + token
 
-    def open(self, blob: bytes, kid: int, bound_key: bytes) -> bytes:
+    def _open_one(self, prepared: Any, blob: bytes, bound_key: bytes) -> bytes:
         try:
-            plain = self._by_id[kid].decrypt(blob[HEADER_SIZE:])
+            plain = prepared.decrypt(blob[HEADER_SIZE:])
         except InvalidToken:
             raise InvalidValue("auth") from None
         prefix = blob[:HEADER_SIZE] + bound_key
@@ -224,13 +247,12 @@ ALGORITHMS: dict[str, type[Sealer]] = {
 
 
 def build_sealer(algorithm: str, keys: Iterable[str], secrets: Iterable[str]) -> Sealer:
-    """The sealer for ``algorithm``: from ``keys`` when given, else (hmac only)
-    from the Django ``secrets`` (``SECRET_KEY`` then its fallbacks)."""
+    """The sealer for ``algorithm``: from ``keys`` when given, else from the
+    Django ``secrets`` (``SECRET_KEY`` then its fallbacks), through HKDF with
+    this package's own info strings (nothing else derives the same subkeys)."""
     cls = ALGORITHMS[algorithm]
     materials = [decode_key(k) for k in keys]
     if not materials:
-        if cls is not HmacSealer:
-            raise ValueError(f"{algorithm} needs ENCRYPTION_KEYS")
         materials = [s.encode() for s in secrets if s]
         if not materials:
             raise ValueError("needs ENCRYPTION_KEYS or a SECRET_KEY")

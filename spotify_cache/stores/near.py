@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 from . import option_checks
@@ -27,7 +27,7 @@ from .redis import RedisStore
 from .tracking import Tracker, literal_prefix
 from .versions import Versions
 
-DEFAULTS = {"MAX_ENTRIES": 1000, "STRATEGY": "lru", "TTL": 60.0}
+DEFAULTS = {"MAX_ENTRIES": 1000, "STRATEGY": "lru", "TTL": 60.0, "MAX_BYTES": 64 * 2**20}
 _shared: dict[tuple[Any, ...], NearCacheStore] = {}
 _shared_lock = threading.Lock()
 
@@ -42,6 +42,9 @@ class NearCacheStore(Store):
     """A ``RedisStore`` with a tracked in-process tier; the remote is authoritative."""
 
     option_names: ClassVar[frozenset[str]] = RedisStore.option_names | {"NEAR_CACHE"}
+    #: ``admit(store_key, blob)``: whether a fetched blob may be kept in process,
+    #: set by the backend to "it authenticates" (``ValueCodec.authentic``).
+    admit: Callable[[str, bytes], bool] | None = None
 
     def __init__(
         self, location: str | Sequence[str], options: Mapping[str, Any], *, namespace: str = "*"
@@ -53,7 +56,9 @@ class NearCacheStore(Store):
         self.ttl_limit = float(near["TTL"])
         # Insert first, then evict one victim at a time: the strategy may refuse admission.
         self.local = MemoryStore(
-            "", {"MAX_ENTRIES": size, "STRATEGY": near["STRATEGY"]}, cull_first=False
+            "",
+            {"MAX_ENTRIES": size, "STRATEGY": near["STRATEGY"], "MAX_BYTES": near["MAX_BYTES"]},
+            cull_first=False,
         )
         self.tracker = Tracker.for_prefix(self.remote.location, literal_prefix(namespace))
         self.tracker.subscribe(self._forget)
@@ -66,6 +71,7 @@ class NearCacheStore(Store):
         within = 'OPTIONS["NEAR_CACHE"]'
         option_checks.number(near, "MAX_ENTRIES", minimum=1, integer=True, within=within)
         option_checks.number(near, "TTL", minimum=0.001, within=within)
+        option_checks.number(near, "MAX_BYTES", minimum=1, integer=True, within=within)
 
     @classmethod
     def open(
@@ -90,9 +96,12 @@ class NearCacheStore(Store):
             self.local.delete(key)
 
     def _remember(self, epoch: int, items: Iterable[tuple[str, bytes | None, int]]) -> None:
+        admit = self.admit
         with self.tracker.fresh(epoch) as still_valid:
             for key, blob, remote_ms in items:
-                if blob is not None and remote_ms != -2 and still_valid(key):
+                if blob is None or remote_ms == -2 or not still_valid(key):
+                    continue
+                if admit is None or admit(key, blob):  # junk never takes process memory
                     self.local.set(key, blob, _local_ttl(self.ttl_limit, remote_ms))
 
     def _written(self, keys: Iterable[str]) -> None:
