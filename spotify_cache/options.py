@@ -6,6 +6,7 @@ checks call the same code so they report the same problems with ids.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -61,9 +62,57 @@ def store_class(location: Any, options: Mapping[str, Any]) -> type[Store]:
     spec = _resolve_class(
         "STORE", options.get("STORE") or _store_from_location(location), STORES, Store
     )
+    if cluster_on(options) or _is_cluster_store(spec):
+        return _cluster_class(spec, location, options)
     if near_cache_on(options):
         return _near_cache_class(spec, options["NEAR_CACHE"])
     return spec
+
+
+def cluster_on(options: Mapping[str, Any]) -> bool:
+    """``CLUSTER`` asks for Redis Cluster: any value but ``None`` and ``False``."""
+    return options.get("CLUSTER") not in (None, False)
+
+
+def _is_cluster_store(spec: type[Store]) -> bool:
+    # Not imported, the cluster store cannot be a base of ``spec``: no need to import redis.
+    cluster = sys.modules.get("spotify_cache.stores.cluster")
+    return cluster is not None and issubclass(spec, cluster.RedisClusterStore)
+
+
+def _cluster_class(spec: type[Store], location: Any, options: Mapping[str, Any]) -> type[Store]:
+    """``CLUSTER``: the cluster store (with its near-cache), over redis:// startup nodes.
+    A list is the cluster's startup nodes, never a primary and its replicas."""
+    from .stores.cluster_client import check_locations
+    from .stores.redis import RedisStore
+
+    flag = options.get("CLUSTER", True)
+    if not isinstance(flag, bool):
+        raise ImproperlyConfigured(f'OPTIONS["CLUSTER"] must be True or False, not {flag!r}')
+    if not flag:
+        raise ImproperlyConfigured('OPTIONS["STORE"] names a cluster store: set OPTIONS["CLUSTER"]')
+    if not _is_cluster_store(spec):
+        if options.get("STORE"):
+            raise ImproperlyConfigured(
+                'OPTIONS["CLUSTER"] uses the cluster store: drop OPTIONS["STORE"] (with "redis", '
+                "a LOCATION list is a primary and its read replicas, not cluster nodes)"
+            )
+        if not issubclass(spec, RedisStore):
+            raise ImproperlyConfigured(
+                'OPTIONS["CLUSTER"] needs LOCATION redis://host:port (one or more cluster nodes)'
+            )
+    try:
+        check_locations(location_urls(location))
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from exc
+    if near_cache_on(options):
+        from .stores.cluster_near import ClusterNearCacheStore
+
+        _near_cache_class(RedisStore, options["NEAR_CACHE"])  # the same checks of the dict
+        return ClusterNearCacheStore
+    from .stores.cluster import RedisClusterStore
+
+    return spec if _is_cluster_store(spec) else RedisClusterStore
 
 
 def near_cache_on(options: Mapping[str, Any]) -> bool:
@@ -139,8 +188,10 @@ def read_config(location: Any, options: Mapping[str, Any]) -> CacheConfig:
 
 
 def _switched_off(options: Mapping[str, Any]) -> set[str]:
-    """Options set to "off" that no store needs to know: ``NEAR_CACHE=None`` / ``False``."""
-    return set() if near_cache_on(options) else {"NEAR_CACHE"}
+    """Options set to "off" that no store needs to know: ``NEAR_CACHE`` or ``CLUSTER``
+    ``None`` / ``False``."""
+    off = set() if near_cache_on(options) else {"NEAR_CACHE"}
+    return off if cluster_on(options) or "CLUSTER" not in options else off | {"CLUSTER"}
 
 
 def _resolve_class(kind: str, spec: Any, builtin: Mapping[str, Any], base: type) -> Any:

@@ -9,6 +9,7 @@ store and codec, and stamps only values written with tags.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
 
@@ -40,9 +41,16 @@ class Route(NamedTuple):
 
 
 def _is_redis(store: Store) -> bool:
+    classes = _redis_store_classes()
+    return isinstance(store, classes) or isinstance(getattr(store, "remote", None), classes)
+
+
+def _redis_store_classes() -> tuple[type[Store], ...]:
+    """The stores on a Redis server shared by every process: one server or a cluster."""
     from .stores.redis import RedisStore
 
-    return isinstance(store, RedisStore) or isinstance(getattr(store, "remote", None), RedisStore)
+    cluster = sys.modules.get("spotify_cache.stores.cluster")  # imported if a cache uses it
+    return (RedisStore,) if cluster is None else (RedisStore, cluster.RedisClusterStore)
 
 
 def tag_records(tags: Iterable[str] | None) -> list[str]:
@@ -93,10 +101,8 @@ def partition_store_config(
 def check_partitions(location: Any, options: Mapping[str, Any]) -> None:
     """Raise ``ImproperlyConfigured`` for the first mistake in ``OPTIONS["PARTITIONS"]``,
     without building anything (``manage.py check``)."""
-    from .stores.redis import RedisStore
-
     store_cls = config.store_class(location, options)
-    on_redis = issubclass(store_cls, RedisStore) or config.near_cache_on(options)
+    on_redis = issubclass(store_cls, _redis_store_classes()) or config.near_cache_on(options)
     for partition in read_partitions(options, on_redis=on_redis).values():
         partition_codec(partition)
         if partition.store_options:

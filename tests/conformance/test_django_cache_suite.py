@@ -125,3 +125,33 @@ else:
         if redis_server.in_ci():
             pytest.fail(message)
         pytest.skip(message)
+
+
+class RedisClusterDjangoSuite(SpotifyCacheSuite, TestCase):
+    """The suite on a Redis Cluster (three primaries with a replica each, started on
+    first use by ``tests/redis_cluster.py``, or ``REDIS_CLUSTER_URL``): AES-GCM,
+    partitions, one of them with a near-cache tracked on every primary."""
+
+    @classmethod
+    def setUpClass(cls) -> None:
+        from tests import redis_cluster
+
+        url = redis_cluster.shared()
+        if url is None:
+            message = (
+                "Django's cache suite on Redis Cluster did not run: "
+                "no redis-server/redis-cli and no REDIS_CLUSTER_URL"
+            )
+            if redis_server.in_ci():
+                pytest.fail(message)
+            pytest.skip(message)
+        cls._overridden_settings = {
+            "CACHES": spotify_caches(
+                url,
+                exclude=NO_CULL,
+                CLUSTER=True,
+                ENCRYPTION_KEYS=KEYS,
+                PARTITIONS={**PARTITIONS, "foo": {"PREFIX": "foo", "NEAR_CACHE": {}}},
+            )
+        }
+        super().setUpClass()
