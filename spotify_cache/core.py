@@ -27,7 +27,7 @@ from .namespace import Namespace
 from .partitions import Partition
 from .routing import Route, Router
 from .signals import invalidated, value_rejected
-from .stores import Store
+from .stores import Store, failover
 
 logger = logging.getLogger("spotify_cache.security")
 
@@ -93,9 +93,8 @@ class CacheCore(BaseCache):
         cfg = config.read_config(location, options)
         self._codec = config.codec(options)
         self.namespace = Namespace(lambda key, version: self.make_key(key, version=version))
-        self._store: Store = cfg.store_cls.open(
-            cfg.location, options, namespace=self.namespace.glob
-        )
+        opened = cfg.store_cls.open(cfg.location, options, namespace=self.namespace.glob)
+        self._store: Store = failover.wrap(opened, options)  # fail-open, as OPTIONS asks
         self._router = Router(cfg.location, options, self._store, self._codec, self.make_key)
         for store in self._router.stores:  # SCANs skip keys other caches' prefixes can make
             getattr(store, "remote", store).owns = self.namespace.owns

@@ -23,7 +23,7 @@ from .codecs.sealing import ALGORITHMS, build_sealer, decode_key
 from .codecs.serializers import BUILTIN as SERIALIZERS
 from .codecs.serializers import Serializer
 from .stores import BUILTIN as STORES
-from .stores import Store, option_checks
+from .stores import Store, failover, option_checks
 from .strategies import resolve_strategy
 
 #: OPTIONS the backend itself reads (stores declare their own in ``option_names``).
@@ -39,6 +39,7 @@ BACKEND_OPTIONS = frozenset(
         "PARTITIONS",
         "INVALIDATION_GRACE",
         "STAMPEDE",
+        *failover.OPTION_NAMES,
     }
 )
 DEFAULTS: dict[str, Any] = {
@@ -175,6 +176,7 @@ def read_config(location: Any, options: Mapping[str, Any]) -> CacheConfig:
         raise ImproperlyConfigured(str(exc)) from exc
     try:
         option_checks.number(options, "INVALIDATION_GRACE", minimum=0.001)
+        failover.check_options(options)
     except ValueError as exc:
         raise ImproperlyConfigured(str(exc)) from exc
     if "STRATEGY" in options:

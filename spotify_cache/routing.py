@@ -23,7 +23,7 @@ from .codecs.serializers import BUILTIN as SERIALIZERS
 from .codecs.serializers import Serializer
 from .namespace import GENERATION_VERSION
 from .partitions import DEFAULT, Partition, read_partitions, route_order
-from .stores import Store
+from .stores import Store, failover
 from .stores.versions import Versions
 
 #: The version under which record keys are made: never an integer, so no
@@ -170,8 +170,10 @@ class Router:
         cfg = partition_store_config(partition, location, options)
         if not _is_redis(store):  # a memory quota of its own
             place = f"{cfg.location or 'memory://'}#partition={partition.name}"
-            return cfg.store_cls.open(place, cfg.options, namespace=store.namespace)
-        return cfg.store_cls.open(cfg.location, cfg.options, namespace=store.namespace)
+            opened = cfg.store_cls.open(place, cfg.options, namespace=store.namespace)
+        else:
+            opened = cfg.store_cls.open(cfg.location, cfg.options, namespace=store.namespace)
+        return failover.wrap(opened, cfg.options)  # fail-open, as OPTIONS asks
 
     # -- routing -------------------------------------------------------------------
     def route(self, key: Any) -> Route:

@@ -25,3 +25,15 @@ value_rejected = Signal()
 #: count), ``cause`` (``kind``, or ``"model"`` when a model binding caused
 #: it), ``reason`` (free text, never a value).
 invalidated = Signal()
+
+#: A fail-open circuit breaker changed state (``stores.failover``); sent once
+#: per change, after it is made, from whichever thread made it.
+#: Arguments: ``sender`` (``FailoverStore``), ``location`` (the remote's
+#: location without user, password or query, e.g. ``redis://10.0.0.5:6379/0``),
+#: ``namespace`` (the glob of the cache keys behind it: which cache),
+#: ``store`` (the remote store's class name, e.g. ``"RedisStore"``), ``old`` and
+#: ``new`` (``"closed"``, ``"open"`` or ``"half_open"``), ``reason`` (a short
+#: code: ``"StoreUnavailable (TimeoutError)"``, ``"probe interval elapsed"``,
+#: ``"probe succeeded"``, ``"probe failed: ..."``, ``"probe abandoned"``; error
+#: type names only, never a message, a key or a value).
+circuit_changed = Signal()
