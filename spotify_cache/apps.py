@@ -11,9 +11,16 @@ class SpotifyCacheConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from django.db.models.signals import post_migrate
+
         from . import checks  # noqa: F401  (registers the checks)
         from .invalidation import bindings, hooks
+        from .security import partitions_sync, receivers
 
         hooks.connect()
         bindings.load_settings()
         bindings.connect_receivers()
+        receivers.connect()  # the audit log
+        post_migrate.connect(
+            partitions_sync.after_migrate, sender=self, dispatch_uid="spotify_cache.partitions"
+        )

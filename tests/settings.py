@@ -64,3 +64,7 @@ CACHES = {
 STATIC_URL = "/static/"
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 SPOTIFY_CACHE_ENCRYPTION_KEYS: list[str] = []
+# Audit events written in the test's own thread and transaction: other threads
+# cannot see SQLite's in-memory test database (the threaded writer is tested
+# in subprocesses on a file database: tests/security/test_writer.py).
+SPOTIFY_CACHE_AUDIT_SYNC = True
