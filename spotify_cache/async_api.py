@@ -68,7 +68,7 @@ class AsyncMethods(CacheCore):
         unique: bool = False,
     ) -> bytes:
         stamp = await self._router.astamp(self._router.records(route, tags), ttl)
-        return route.codec.encode(skey, value, stamp, unique=unique)
+        return route.codec.encode(skey, value, stamp, unique=unique, expires_in=ttl)
 
     async def aset(
         self,
@@ -94,7 +94,9 @@ class AsyncMethods(CacheCore):
         for route, group in self._by_route(mapping).values():
             ttl = self._ttl(route, timeout)
             stamp = await self._router.astamp(self._router.records(route, tags), ttl)
-            items = {s: route.codec.encode(s, data[k], stamp) for s, k in group.items()}
+            items = {
+                s: route.codec.encode(s, data[k], stamp, expires_in=ttl) for s, k in group.items()
+            }
             await route.store.aset_many(items, ttl)
         return []
 
@@ -166,9 +168,14 @@ class AsyncMethods(CacheCore):
     ) -> bool:
         skey = self.make_and_validate_key(key, version=version)
         route = self._router.route(key)
-        if self._open(route.codec, skey, await route.store.aget_for_update(skey)) is MISSING:
+        held = await route.store.aget_for_update(skey)
+        if self._open(route.codec, skey, held) is MISSING:
             return False
-        return await route.store.atouch(skey, self._ttl(route, timeout))
+        ttl = self._ttl(route, timeout)
+        if route.codec.seal_expiry and (ttl is None or ttl > 0):  # the expiry is sealed too
+            blob = self._retimed(route, skey, held, ttl)  # type: ignore[arg-type]
+            return await route.store.aset_if_unchanged(skey, held, blob, ttl)
+        return await route.store.atouch(skey, ttl)
 
     async def adelete(self, key: Any, version: int | None = None) -> bool:
         skey = self.make_and_validate_key(key, version=version)

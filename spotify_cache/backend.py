@@ -83,7 +83,7 @@ class SpotifyCache(AsyncMethods):
         skey = self.make_and_validate_key(key, version=version)
         if self._plain and not tags:
             ttl = self.get_backend_timeout(timeout)
-            self._store.set(skey, self._codec.encode(skey, value), ttl)
+            self._store.set(skey, self._codec.encode(skey, value, expires_in=ttl), ttl)
             return
         route = self._router.route(key)
         ttl = self._ttl(route, timeout)
@@ -112,7 +112,8 @@ class SpotifyCache(AsyncMethods):
         for route, group in self._by_route(mapping).values():
             ttl = self._ttl(route, timeout)
             stamp = self._router.stamp(self._router.records(route, tags), ttl)
-            yield route, {s: route.codec.encode(s, data[k], stamp) for s, k in group.items()}, ttl
+            encode = functools.partial(route.codec.encode, stamp=stamp, expires_in=ttl)
+            yield route, {s: encode(s, data[k]) for s, k in group.items()}, ttl
 
     def add(
         self,
@@ -217,9 +218,14 @@ class SpotifyCache(AsyncMethods):
         as a miss (absent, invalidated or refused), exactly as ``has_key`` says."""
         skey = self.make_and_validate_key(key, version=version)
         route = self._router.route(key)
-        if self._open(route.codec, skey, route.store.get_for_update(skey)) is MISSING:
+        held = route.store.get_for_update(skey)
+        if self._open(route.codec, skey, held) is MISSING:
             return False
-        return route.store.touch(skey, self._ttl(route, timeout))
+        ttl = self._ttl(route, timeout)
+        if route.codec.seal_expiry and (ttl is None or ttl > 0):  # the expiry is sealed too
+            blob = self._retimed(route, skey, held, ttl)  # type: ignore[arg-type]
+            return route.store.set_if_unchanged(skey, held, blob, ttl)
+        return route.store.touch(skey, ttl)
 
     def delete(self, key: Any, version: int | None = None) -> bool:
         skey = self.make_and_validate_key(key, version=version)
@@ -300,9 +306,15 @@ class SpotifyCache(AsyncMethods):
 
     # -- extras (django-redis style) ------------------------------------------------
     def ttl(self, key: Any, version: int | None = None) -> float | None:
-        """Seconds ``key`` has left: ``None`` if it never expires, ``0`` if it is absent."""
+        """Seconds ``key`` has left: ``None`` if it never expires, ``0`` if it is
+        absent (or its value reads as a miss, or expired when it was sealed to)."""
         skey = self.make_and_validate_key(key, version=version)
-        left = self._router.route(key).store.ttl(skey)
+        route = self._router.route(key)
+        left = route.store.ttl(skey)
+        if left is not None and left <= 0:
+            return 0.0
+        if route.codec.seal_expiry:
+            left = self._sealed_ttl(route, skey, left)
         return None if left is None else max(0.0, left)
 
     def expire(self, key: Any, timeout: Any, version: int | None = None) -> bool:

@@ -12,6 +12,7 @@ import os
 import random
 import re
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -197,7 +198,7 @@ class CacheCore(BaseCache):
         unique: bool = False,
     ) -> bytes:
         stamp = self._router.stamp(self._router.records(route, tags), ttl)
-        return route.codec.encode(skey, value, stamp, unique=unique)
+        return route.codec.encode(skey, value, stamp, unique=unique, expires_in=ttl)
 
     def _incremented(
         self, route: Route, key: Any, skey: str, blob: bytes | None, delta: int
@@ -257,10 +258,27 @@ class CacheCore(BaseCache):
         ``None`` if an invalidation raced the load (its stamp is no longer current)."""
         if not self._still_current(stamp):
             return None
-        meta = self._stampede.meta(ttl, delta)
+        meta = self._stampede.meta(ttl, delta, hard=route.codec.seal_expiry)
         if meta is not None:
             stamp = stamps.with_meta(stamp, meta)
         return route.codec.encode(skey, value, stamp), self._stampede.store_ttl(ttl)
+
+    def _retimed(self, route: Route, skey: str, held: bytes, ttl: float | None) -> bytes:
+        """``held`` sealed again with a new expiry (``touch`` under ``seal_expiry``)."""
+        value = route.codec.decode(skey, held)
+        stamp = stamps.without_meta(route.codec.stamp_of(skey, held))
+        return route.codec.encode(skey, value, stamp, expires_in=ttl)
+
+    def _sealed_ttl(self, route: Route, skey: str, left: float | None) -> float | None:
+        """What ``ttl()`` reports: the store's TTL, or the sealed expiry if sooner
+        (a blob put back without its TTL still expires when it was sealed to)."""
+        value, meta = self._open_meta(route.codec, skey, route.store.get_for_update(skey))
+        if value is MISSING or (meta is not None and meta.hard and meta.expires_at <= time.time()):
+            return 0.0
+        if meta is None or not meta.hard:
+            return left
+        sealed = meta.expires_at - time.time()
+        return sealed if left is None else min(left, sealed)
 
     def _lock_key(self, skey: str) -> str:
         return f"{skey}\x00loading"

@@ -12,6 +12,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, NamedTuple
+from urllib.parse import parse_qs, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -43,6 +44,17 @@ class Route(NamedTuple):
 def _is_redis(store: Store) -> bool:
     classes = _redis_store_classes()
     return isinstance(store, classes) or isinstance(getattr(store, "remote", None), classes)
+
+
+def database_context(store: Store) -> bytes:
+    """What the seal binds besides the store key: the Redis database number (a
+    blob copied from db 0 to db 1 under the same prefix is refused); nothing for
+    stores no one else can write to."""
+    if not _is_redis(store):
+        return b""
+    url = urlsplit(str(getattr(store, "remote", store).location))
+    db = parse_qs(url.query).get("db", [""])[0] or url.path.strip("/") or "0"
+    return f"redis-db={db}\x00".encode()
 
 
 def _redis_store_classes() -> tuple[type[Store], ...]:
@@ -127,6 +139,8 @@ class Router:
         self._memo: dict[Any, Route] = {}
         self._packed: dict[tuple[Any, ...], bytes] = {}
         codec.stamp_valid = self.stamp_valid  # until the records exist (then: theirs)
+        codec.seal_expiry = _is_redis(store)  # others can write there: seal each expiry
+        codec.context = database_context(store)
         routes = {
             name: self._build(p, location, options, store, codec)
             for name, p in self.partitions.items()

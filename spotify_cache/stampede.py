@@ -54,11 +54,12 @@ class Policy:
     lock_timeout: float = 30.0
     wait: float = 10.0
 
-    def meta(self, ttl: float | None, delta: float) -> Meta | None:
-        """The read-through record of a value loaded in ``delta`` s, kept ``ttl`` s."""
-        if ttl is None or (self.beta <= 0 and self.stale <= 0):
+    def meta(self, ttl: float | None, delta: float, hard: bool = False) -> Meta | None:
+        """The read-through record of a value loaded in ``delta`` s, kept ``ttl`` s;
+        ``hard``: its expiry is sealed anyway (plain reads enforce it)."""
+        if ttl is None or ttl <= 0 or (self.beta <= 0 and self.stale <= 0 and not hard):
             return None
-        return Meta(time.time() + ttl, delta, hard=self.stale > 0)
+        return Meta(time.time() + ttl, delta, hard=hard or self.stale > 0)
 
     def store_ttl(self, ttl: float | None) -> float | None:
         """How long the store keeps it: the TTL plus the serve-stale window."""

@@ -310,3 +310,54 @@ def test_the_near_cache_keeps_only_authentic_blobs_and_is_bounded(redis_url: str
             cache.get(f"v{i}")
     assert 0 < cache.store.local.bytes_used <= 300_000
     cache.clear()
+
+
+def test_a_blob_put_back_after_it_expired_reads_as_a_miss(redis_url: str) -> None:
+    """The expiry is sealed with the value on Redis: re-inserting an old blob
+    without its TTL, after it expired, brings nothing back, and ttl() agrees."""
+    import time
+
+    cache = make_cache(redis_url, KEY_PREFIX="exp" + os.urandom(3).hex())
+    cache.set("k", "short-lived", 0.3)
+    blob = raw_read(cache, "k")
+    raw_write(cache, "k", blob)  # put back at once without a TTL: still valid, for 0.3 s
+    assert cache.get("k") == "short-lived"
+    assert 0 < cache.ttl("k") <= 0.3  # the sealed expiry, not "never"
+    time.sleep(0.35)
+    raw_write(cache, "k", blob)  # put back after it expired
+    assert cache.get("k") is None
+    assert cache.has_key("k") is False
+    assert cache.ttl("k") == 0
+    assert not cache.rejections  # a miss, not an attack worth a warning per read
+
+
+def test_touch_reseals_the_expiry(redis_url: str) -> None:
+    import time
+
+    cache = make_cache(redis_url, KEY_PREFIX="exp" + os.urandom(3).hex())
+    cache.set("k", "v", 0.2)
+    assert cache.touch("k", 60)
+    time.sleep(0.3)
+    assert cache.get("k") == "v"
+    assert 55 < cache.ttl("k") <= 60
+    assert cache.persist("k") and cache.ttl("k") is None
+    cache.set("n", 10, 60)
+    assert cache.incr("n", 5) == 15 and 55 < cache.ttl("n") <= 60
+
+
+def test_a_blob_copied_to_another_database_reads_as_a_miss(redis_url: str) -> None:
+    import redis as redis_py
+
+    base = redis_url.rsplit("/", 1)[0]
+    prefix = "db" + os.urandom(3).hex()
+    first = make_cache(f"{base}/0", KEY_PREFIX=prefix, ENCRYPTION_KEYS=[K1])
+    second = make_cache(f"{base}/3", KEY_PREFIX=prefix, ENCRYPTION_KEYS=[K1])
+    first.set("k", "lives in db 0", None)
+    blob = redis_py.Redis.from_url(f"{base}/0").get(first.make_key("k"))
+    redis_py.Redis.from_url(f"{base}/3").set(second.make_key("k"), blob)
+    with Collector(value_rejected) as seen:
+        assert second.get("k") is None
+    assert seen.reasons == ["auth"]
+    assert first.get("k") == "lives in db 0"
+    first.clear()
+    second.clear()

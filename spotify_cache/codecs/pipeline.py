@@ -57,6 +57,12 @@ class ValueCodec:
         self.required: str | None = None
         self._required_head = b""
         self.lenient = False
+        #: Seal each value's expiry with it (stores others can write to: Redis), so
+        #: a blob put back after it expired, or without its TTL, reads as a miss.
+        self.seal_expiry = False
+        #: Bound with the store key: what else names where the blob lives (on
+        #: Redis the database), so a blob copied to another database is refused.
+        self.context = b""
         self._lenient_twin: ValueCodec | None = None
         self._last_meta = threading.local()
         #: ``stamp_valid(body)``: are the records of this stamp body all current?
@@ -88,12 +94,22 @@ class ValueCodec:
         twin.stamp_valid = stamp_valid or self.stamp_valid
         return twin
 
-    def encode(self, store_key: str, value: Any, stamp: bytes = b"", unique: bool = False) -> bytes:
+    def encode(
+        self,
+        store_key: str,
+        value: Any,
+        stamp: bytes = b"",
+        unique: bool = False,
+        expires_in: float | None = None,
+    ) -> bytes:
         """The sealed blob for ``value`` under ``store_key`` (with a ``stamps``
         record when given); ``unique``: never equal to another blob, even under
-        a deterministic sealer; ``ValueError`` if too large."""
+        a deterministic sealer; ``expires_in``: the TTL it is written with
+        (sealed with it under ``seal_expiry``); ``ValueError`` if too large."""
         if unique and self.sealer.deterministic:
             stamp = stamps.with_nonce(stamp)
+        if self.seal_expiry and expires_in is not None and expires_in > 0:
+            stamp = stamps.with_meta(stamp, stamps.Meta(time.time() + expires_in, 0.0, True))
         payload = self.serializer.dumps(value)
         header = self._plain_header
         if self.compressor is not None and len(payload) >= self.compress_min_bytes:
@@ -105,7 +121,7 @@ class ValueCodec:
             )
         if stamp:
             header, payload = bytes((header[0], header[1] | STAMPED, header[2])), stamp + payload
-        raw_key = store_key.encode()  # framing.bind_key, inlined
+        raw_key = self.context + store_key.encode()  # framing.bind_key, inlined
         return self._seal(header, len(raw_key).to_bytes(4, "big") + raw_key, payload)
 
     def decode(self, store_key: str, blob: bytes) -> Any:
@@ -122,7 +138,7 @@ class ValueCodec:
             raise InvalidValue("algorithm")
         if key_id not in self._key_ids:
             raise InvalidValue("key_id")
-        raw_key = store_key.encode()  # framing.bind_key, inlined
+        raw_key = self.context + store_key.encode()  # framing.bind_key, inlined
         payload = self._open(blob, key_id, len(raw_key).to_bytes(4, "big") + raw_key)
         if flags & STAMPED:
             payload = self._check_stamp(payload)
@@ -145,7 +161,7 @@ class ValueCodec:
             return False
         if (blob[1] >> 5) & 0x03 != self._algorithm or blob[2] not in self._key_ids:
             return False
-        raw_key = store_key.encode()
+        raw_key = self.context + store_key.encode()
         try:
             self._open(blob, blob[2], len(raw_key).to_bytes(4, "big") + raw_key)
         except InvalidValue:
@@ -158,7 +174,7 @@ class ValueCodec:
         self.decode(store_key, blob)
         if not blob[1] & STAMPED:
             return b""
-        raw_key = store_key.encode()
+        raw_key = self.context + store_key.encode()
         payload = self._open(blob, blob[2], len(raw_key).to_bytes(4, "big") + raw_key)
         body, _ = stamps.split(payload)
         return len(body).to_bytes(2, "big") + body
@@ -179,6 +195,11 @@ class ValueCodec:
         return rest
 
     def _check_meta(self, body: bytes) -> bytes:
+        if len(body) == stamps.META_SIZE and body[-2] & 0x80 and not self.lenient:
+            # only a sealed expiry, the common case on Redis: checked without objects
+            if time.time() * 1000 >= int.from_bytes(body[3:9], "big"):
+                raise InvalidValue("stale")  # expired: put back without its TTL?
+            return b""
         body, meta = stamps.split_meta(body)
         if meta is not None:
             if meta.hard and not self.lenient and time.time() >= meta.expires_at:

@@ -82,8 +82,18 @@ def with_meta(stamp: bytes, meta: Meta) -> bytes:
     """``stamp`` with ``meta`` as its last record."""
     millis = max(0, min(int(meta.delta * 1000), _HARD - 1)) | (_HARD if meta.hard else 0)
     token = int(meta.expires_at * 1000).to_bytes(6, "big") + millis.to_bytes(2, "big")
-    body = (stamp[2:] if stamp else b"") + _META_HEAD + token
+    body = (without_meta(stamp)[2:] if stamp else b"") + _META_HEAD + token
     return len(body).to_bytes(2, "big") + body
+
+
+def without_meta(stamp: bytes) -> bytes:
+    """``stamp`` without its read-through record (before a new one is sealed)."""
+    if not stamp:
+        return stamp
+    body, meta = split_meta(stamp[2:])
+    if meta is None:
+        return stamp
+    return len(body).to_bytes(2, "big") + body if body else b""
 
 
 def split_meta(body: bytes) -> tuple[bytes, Meta | None]:

@@ -50,6 +50,10 @@ class FailoverVersions(Versions):
     def valid(self, records: Sequence[tuple[str, bytes]]) -> bool:
         return self._call(lambda v: v.valid(records))
 
+    def forget_copies(self) -> None:
+        self.inner.forget_copies()
+        self.changed()
+
     def current(self, names: Sequence[str]) -> list[bytes | None]:
         return self._call(lambda v: v.current(names))
 
