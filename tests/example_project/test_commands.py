@@ -132,6 +132,7 @@ def test_demo_runs_end_to_end_without_serving(monkeypatch):
     assert "correct horse" not in out
     assert Listener.objects.exists() and ListeningEvent.objects.exists()
     assert _number(out, "hits") > 0
+    assert "AES-GCM ciphertext" in out and "is not readable in it" in out  # no keys set
 
     again = run("demo", no_serve=True)
     assert "Created superuser" not in again

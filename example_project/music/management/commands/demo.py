@@ -6,6 +6,8 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandParser
 
+from example_project.music import at_rest
+
 
 class Command(BaseCommand):
     help = "Migrate, create an admin user, seed demo data, replay a workload, then serve the site."
@@ -21,6 +23,7 @@ class Command(BaseCommand):
         call_command("seed_demo", stdout=self.stdout, verbosity=verbosity)
         self.stdout.write("Replaying a listening workload through the cache:")
         call_command("replay_workload", stdout=self.stdout, verbosity=verbosity)
+        self.stdout.write(at_rest.describe())
         if not options["no_serve"]:
             call_command("runserver", options["addrport"], use_reloader=False)
 
