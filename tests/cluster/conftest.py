@@ -14,12 +14,8 @@ from tests import redis_cluster as harness
 
 Factory = Callable[..., SpotifyCache]
 
-try:  # fail-open, where present, is off here: these tests look at the cluster store itself
-    from spotify_cache.stores import failover  # noqa: F401
-
-    RAW: dict[str, Any] = {"FAIL_OPEN": False}
-except ImportError:
-    RAW = {}
+#: Fail-open off: these tests look at the cluster store itself (test_failover has both).
+RAW: dict[str, Any] = {"FAIL_OPEN": False}
 
 
 def raw_store(store: Any) -> Any:

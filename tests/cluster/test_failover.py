@@ -1,5 +1,6 @@
 """Chaos: a primary is killed (SIGKILL) under load; its replica takes over and the
-cache serves every slot again.  A private cluster, so the others keep theirs."""
+cache serves every slot again, with fail-open off (errors counted) and on (no error
+reaches the caller).  A private cluster, so the other tests keep theirs."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from redis.cluster import RedisCluster as Client
 from spotify_cache.backend import SpotifyCache
 from spotify_cache.exceptions import StoreError
 from tests import redis_cluster as harness
-from tests.cluster.conftest import RAW, cluster_unavailable_reason
+from tests.cluster.conftest import RAW, cluster_unavailable_reason, raw_store
 
 THREADS = 4
 #: Seconds after the replica's promotion within which every call must succeed again.
@@ -34,6 +35,16 @@ def private_cluster(redis_cluster: str) -> Iterator[harness.RedisCluster]:
 
     stop_cluster_trackers(identity([cluster.url]))  # its own; the shared cluster's stay
     cluster.stop()
+
+
+@pytest.fixture
+def healed(private_cluster: harness.RedisCluster) -> Iterator[harness.RedisCluster]:
+    """The private cluster; afterwards a killed node rejoins (as a replica) and syncs."""
+    yield private_cluster
+    for node in private_cluster.nodes:
+        if not node.alive():
+            private_cluster.restart(node)
+    private_cluster.wait_replicas_synced()
 
 
 @dataclass
@@ -89,13 +100,24 @@ def _until_steady(log: Log, deadline: float, window: float = 1.0) -> None:
             return
 
 
+def _resumed(cache: SpotifyCache, raw: Client, deadline: float) -> bool:
+    """Whether a write through the cache reaches the cluster again before ``deadline``."""
+    while time.monotonic() < deadline:
+        cache.set("resumed", time.monotonic(), 60)
+        if raw.get(cache.make_key("resumed")) is not None:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.mark.parametrize("fail_open", [False, True], ids=["raw", "fail-open"])
 def test_service_resumes_after_a_primary_is_killed(
-    private_cluster: harness.RedisCluster, record_property
+    healed: harness.RedisCluster, fail_open: bool, record_property
 ) -> None:
-    cluster = private_cluster
-    cache = SpotifyCache(
-        cluster.url, {"KEY_PREFIX": "chaos", "OPTIONS": {"CLUSTER": True, **RAW, "PARTITIONS": {}}}
-    )
+    cluster = healed
+    options = {"CLUSTER": True, "FAIL_OPEN": fail_open, "PARTITIONS": {}}
+    cache = SpotifyCache(cluster.url, {"KEY_PREFIX": f"chaos{fail_open:d}", "OPTIONS": options})
+    assert (raw_store(cache.store) is not cache.store) is fail_open
     cache.set_many(dict.fromkeys(KEYS, 0.0), 60)
     raw = Client.from_url(cluster.url)
     victim_name = raw.get_node_from_key(cache.make_key(KEYS[0])).name
@@ -131,10 +153,11 @@ def test_service_resumes_after_a_primary_is_killed(
     # Calls on the surviving shards and, once promoted, on the killed one succeed again:
     assert last_failure <= promoted + RECOVERY
     assert sum(1 for t, ok in log.calls if ok and t > last_failure) > 50
-    # The errors are counted, not forbidden: the store raises StoreUnavailable while the
-    # shard has no primary.  Fail-open (a store wrapper, coming) will turn them into misses:
-    # with it on, assert here that no exception reached the caller (log.errors == {}).
-    assert set(log.errors) <= {"StoreUnavailable"}
+    assert _resumed(cache, raw, deadline=promoted + RECOVERY)
+    if fail_open:  # the outage was misses (or this process's own writes), never an error
+        assert log.errors == {}
+    else:  # counted, not forbidden: StoreUnavailable while the shard has no primary
+        assert set(log.errors) <= {"StoreUnavailable"}
 
     # The version records' tracking follows the new primary (every primary tracked again).
     versions = cache._router.versions
