@@ -125,13 +125,18 @@ class RedisCluster:
         return [f"redis://{node.address}" for node in self.nodes]
 
     def start(self, timeout: float = 30.0) -> RedisCluster:
-        for node in self.nodes:
-            node.start()
-        for node in self.nodes:
-            _wait_ping(node, timeout)
-        self._create(timeout)
-        self.wait_ok(timeout)
-        self.wait_replicas_synced(timeout)
+        """Start, join and wait for the cluster; on any failure stop every node."""
+        try:
+            for node in self.nodes:
+                node.start()
+            for node in self.nodes:
+                _wait_ping(node, timeout)
+            self._create(timeout)
+            self.wait_ok(timeout)
+            self.wait_replicas_synced(timeout)
+        except BaseException:
+            self.stop()  # no server outlives a cluster that never came up
+            raise
         return self
 
     def _create(self, timeout: float) -> None:
