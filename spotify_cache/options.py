@@ -142,7 +142,12 @@ def _near_cache_class(remote: type[Store], near: Any) -> type[Store]:
 
 def _store_from_location(location: Any) -> str:
     urls = location_urls(location)
-    if not urls or urls == ["memory://"] or urls[0].startswith("memory://"):
+    if len(urls) > 1 and any(u.startswith("memory://") for u in urls):
+        raise ImproperlyConfigured(
+            f"LOCATION {location!r} mixes memory:// with other URLs: a list is a Redis "
+            "primary and its replicas"
+        )
+    if not urls or urls[0].startswith("memory://"):
         return "memory"
     if all(u.startswith(REDIS_SCHEMES) for u in urls):
         return "redis"
@@ -185,8 +190,25 @@ def read_config(location: Any, options: Mapping[str, Any]) -> CacheConfig:
         except ValueError as exc:
             raise ImproperlyConfigured(f'OPTIONS["STRATEGY"]: {exc}') from exc
     urls = location_urls(location)
+    if urls and all(u.startswith(REDIS_SCHEMES) for u in urls):
+        _check_redis_location(urls, options)
     loc: str | list[str] = (urls[0] if len(urls) == 1 else urls) if urls else ""
     return CacheConfig(store_cls, loc, options)
+
+
+def _check_redis_location(urls: list[str], options: Mapping[str, Any]) -> None:
+    """Redis URLs as redis-py will read them (port, database), and the connection
+    arguments and Sentinel settings they go with."""
+    from .stores import redis_config, redis_pool
+
+    try:
+        if options.get("CLUSTER"):  # the cluster store reads its own connection arguments
+            for url in urls:
+                redis_config.check_url(url)
+        else:
+            redis_pool.check_location(urls, options)
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from exc
 
 
 def _switched_off(options: Mapping[str, Any]) -> set[str]:

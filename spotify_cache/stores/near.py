@@ -60,7 +60,8 @@ class NearCacheStore(Store):
             {"MAX_ENTRIES": size, "STRATEGY": near["STRATEGY"], "MAX_BYTES": near["MAX_BYTES"]},
             cull_first=False,
         )
-        self.tracker = Tracker.for_prefix(self.remote.location, literal_prefix(namespace))
+        prefix, resolve = literal_prefix(namespace), self.remote.tracking_url
+        self.tracker = Tracker.for_prefix(self.remote.location, prefix, resolve)
         self.tracker.subscribe(self._forget)
         self.flush_on_clear = self.remote.flush_on_clear
 

@@ -2,82 +2,50 @@
 
 ``LOCATION`` is one URL (``redis://``, ``rediss://``, ``unix://``) or a list:
 the first is the primary, the rest are read replicas (reads pick one at
-random, writes and read-modify-write go to the primary).  Sync calls use
-``redis.Redis``; async calls use ``redis.asyncio`` natively, never a thread.
+random, writes and read-modify-write go to the primary); with
+``OPTIONS["SENTINELS"]`` it names a Sentinel service (``sentinel.py``).  Sync
+calls use ``redis.Redis``; async calls use ``redis.asyncio`` natively, never a
+thread.  Each call has a deadline of ``SOCKET_TIMEOUT x (1 + RETRIES)``, set
+here at the boundary (``deadline.py``).
 """
 
 from __future__ import annotations
 
-import functools
 import random
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, ParamSpec, TypeVar
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any, ClassVar
 
 import redis
 import redis.asyncio as aredis
 
 from ..codecs.framing import TOMBSTONE
-from ..exceptions import StoreError, StoreUnavailable
+from ..exceptions import StoreError
 from . import option_checks, redis_pool
 from .base import Store
 from .lua import source
+from .redis_errors import (  # _wrap is imported from here too
+    _wrap,
+    wraps_async_errors,
+    wraps_async_errors_per_command,
+    wraps_errors,
+    wraps_errors_per_command,
+)
 from .redis_wire import Wire
 from .versions import Versions
 
-T = TypeVar("T")
-P = ParamSpec("P")
 Owns = Callable[[str], bool]
 _BATCH = 500
 
 
-def _wrap(exc: redis.RedisError) -> StoreError:
-    if isinstance(exc, redis.ConnectionError | redis.TimeoutError):
-        # A refused connection sent nothing; a timeout or a dropped connection may
-        # have delivered the command, which may then still run (on resume).
-        sent = not _never_sent(exc)
-        return StoreUnavailable(f"redis unavailable: {type(exc).__name__}", maybe_applied=sent)
-    return StoreError(f"redis error: {exc}")
-
-
-def _never_sent(exc: redis.RedisError) -> bool:
-    text = str(exc)
-    return (
-        isinstance(exc, redis.ConnectionError)
-        and not isinstance(exc, redis.TimeoutError)
-        and ("Error connecting" in text or "refused" in text.lower())
-    )
-
-
-def wraps_errors(func: Callable[P, T]) -> Callable[P, T]:
-    """Turn redis-py errors into ``StoreError`` once, here at the boundary."""
-
-    @functools.wraps(func)
-    def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return func(*args, **kwargs)
-        except redis.RedisError as exc:
-            raise _wrap(exc) from exc
-
-    return wrapper
-
-
-def wraps_async_errors(
-    func: Callable[P, Coroutine[Any, Any, T]],
-) -> Callable[P, Coroutine[Any, Any, T]]:
-    """The async twin of ``wraps_errors``."""
-
-    @functools.wraps(func)
-    async def wrapper(*args: P.args, **kwargs: P.kwargs) -> T:
-        try:
-            return await func(*args, **kwargs)
-        except redis.RedisError as exc:
-            raise _wrap(exc) from exc
-
-    return wrapper
+#: The longest expiry Redis takes, in ms (``now + PX`` must fit in a signed 64-bit int).
+MAX_PX = 2**62
 
 
 def _px(ttl: float) -> int:
-    return max(1, int(ttl * 1000))
+    """Milliseconds for ``PX``: at least 1, at most ``MAX_PX`` (``inf`` too); NaN is refused."""
+    if ttl != ttl:
+        raise ValueError("a timeout of NaN seconds")
+    return MAX_PX if ttl * 1000 >= MAX_PX else max(1, int(ttl * 1000))
 
 
 def _touch_arg(ttl: float | None) -> str:
@@ -101,7 +69,7 @@ def _owned_key(raw: bytes | str, owns: Owns | None) -> str | None:
 class RedisStore(Store):
     """Sealed blobs in Redis; one pool per process per configuration."""
 
-    option_names: ClassVar[frozenset[str]] = frozenset({*redis_pool.DEFAULTS, "CLEAR"})
+    option_names: ClassVar[frozenset[str]] = frozenset({*redis_pool.OPTION_NAMES, "CLEAR"})
     #: Whether a store key is one this cache could have made (``namespace.Namespace.owns``),
     #: set by the backend: the namespace glob alone also matches other caches' keys.
     owns: Owns | None = None
@@ -114,8 +82,10 @@ class RedisStore(Store):
         self.urls = urls
         self.flush_on_clear = options.get("CLEAR", "namespace") == "flushdb"
         self._kwargs = redis_pool.pool_kwargs(options)
-        self._primary = redis_pool.sync_client(urls[0], self._kwargs)
-        self._replicas = [redis_pool.sync_client(u, self._kwargs) for u in urls[1:]]
+        self.budget = redis_pool.call_budget(self._kwargs)
+        self._primary, self._replicas = redis_pool.sync_clients(urls, self._kwargs)
+        #: How tracking connections find the primary's URL (``None``: it is ``location``).
+        self.tracking_url = redis_pool.tracking_url(urls, self._kwargs)
         self._wire = self._wire_for(self._primary)
         self._read_wires = [self._wire_for(c) for c in self._replicas] or [self._wire]
         self._cas = self._primary.register_script(source("compare_and_set"))
@@ -136,7 +106,8 @@ class RedisStore(Store):
         return random.choice(self._replicas)
 
     def _wire_for(self, client: redis.Redis) -> Wire:
-        return Wire(client.connection_pool, self._kwargs["retries"], redis_pool.backoff())
+        pool, retries = client.connection_pool, self._kwargs["retries"]
+        return Wire(pool, retries, redis_pool.backoff(), self.budget)
 
     def _reader(self) -> Wire:
         wires = self._read_wires
@@ -144,8 +115,7 @@ class RedisStore(Store):
 
     def async_client(self, write: bool = True) -> aredis.Redis:
         """The raw ``redis.asyncio`` client for the running loop."""
-        url = self.urls[0] if write or len(self.urls) == 1 else random.choice(self.urls[1:])
-        return redis_pool.async_client(url, self._kwargs)
+        return redis_pool.async_client(self.urls, self._kwargs, read=not write)
 
     # -- sync --------------------------------------------------------------------
     @wraps_errors
@@ -223,7 +193,9 @@ class RedisStore(Store):
         """Records in Redis, cached in process and kept coherent by tracking."""
         from .redis_versions import RedisVersions
 
-        return RedisVersions.shared(self._primary, self.urls[0], head, tail, self.async_client)
+        return RedisVersions.shared(
+            self._primary, self.urls[0], head, tail, self.async_client, self.tracking_url
+        )
 
     @wraps_errors
     def compare_and_set(self, key: str, expected: bytes, value: bytes) -> bool:
@@ -248,7 +220,7 @@ class RedisStore(Store):
                 'and version; set OPTIONS["CLEAR"] = "flushdb" to flush the whole database'
             )
 
-    @wraps_errors
+    @wraps_errors_per_command
     def clear(self) -> None:
         self._check_namespace()
         if self.flush_on_clear:
@@ -268,7 +240,7 @@ class RedisStore(Store):
         except redis.RedisError as exc:
             raise _wrap(exc) from exc
 
-    @wraps_errors
+    @wraps_errors_per_command
     def delete_matching(self, pattern: str, owns: Owns | None = None) -> int:
         """Remove every key ``iter_keys`` yields (SCAN + UNLINK in batches, never KEYS)."""
         removed, batch = 0, []
@@ -375,7 +347,7 @@ class RedisStore(Store):
     async def adelete_many(self, keys: Sequence[str]) -> int:
         return int(await self.async_client().unlink(*keys)) if keys else 0
 
-    @wraps_async_errors
+    @wraps_async_errors_per_command
     async def aclear(self) -> None:
         self._check_namespace()
         client = self.async_client()

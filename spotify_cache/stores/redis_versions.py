@@ -18,17 +18,13 @@ from typing import Any
 
 import redis
 
-from .redis import _wrap
+from .redis import _px, _wrap
 from .tracking import Tracker
 from .versions import _NEVER, Versions, lifetime, new_token
 
 Local = dict[str, tuple[bytes, float]]
 _shared: dict[tuple[int, str, str, str], RedisVersions] = {}
 _shared_lock = threading.Lock()
-
-
-def _px(seconds: float) -> int:
-    return max(1, int(seconds * 1000))
 
 
 def _deadline(now: float, pttl: int) -> float:
@@ -39,14 +35,20 @@ class RedisVersions(Versions):
     """Records under ``prefix + name + suffix`` on the primary of ``client``."""
 
     def __init__(
-        self, client: redis.Redis, url: str, prefix: str, suffix: str, async_client: Any
+        self,
+        client: redis.Redis,
+        url: str,
+        prefix: str,
+        suffix: str,
+        async_client: Any,
+        resolve: Callable[[], str] | None = None,
     ) -> None:
         super().__init__()
         self._client = client
         self._async_client = async_client  # a callable: the loop's redis.asyncio client
         self.prefix, self.suffix = prefix, suffix
         self._local: Local = {}
-        self.tracker = Tracker.for_prefix(url, prefix)
+        self.tracker = Tracker.for_prefix(url, prefix, resolve)
         self.tracker.subscribe(self._forget)
 
     @classmethod
@@ -57,13 +59,14 @@ class RedisVersions(Versions):
         prefix: str,
         suffix: str,
         async_client: Callable[[], Any],
+        resolve: Callable[[], str] | None = None,
     ) -> RedisVersions:
         """One table per process per (server, record keys), shared by every thread's backend."""
         ident = (os.getpid(), url, prefix, suffix)
         with _shared_lock:
             table = _shared.get(ident)
             if table is None:
-                table = _shared[ident] = cls(client, url, prefix, suffix, async_client)
+                table = _shared[ident] = cls(client, url, prefix, suffix, async_client, resolve)
             return table
 
     def key(self, name: str) -> str:

@@ -46,8 +46,16 @@ _trackers_lock = threading.Lock()
 class Tracker:
     """Listens for invalidations of keys under ``prefix`` on the server at ``url``."""
 
-    def __init__(self, url: str, prefix: str, *, timeout: float = 0.25) -> None:
+    def __init__(
+        self,
+        url: str,
+        prefix: str,
+        *,
+        timeout: float = 0.25,
+        resolve: Callable[[], str] | None = None,
+    ) -> None:
         self.url, self.prefix, self.timeout = url, prefix, timeout
+        self.resolve = resolve  # the server's URL at each (re)connect, when it moves (Sentinel)
         self.epoch = 0
         self.floor = 0
         self.healthy = False
@@ -63,13 +71,13 @@ class Tracker:
         self._thread.start()
 
     @classmethod
-    def for_prefix(cls, url: str, prefix: str) -> Tracker:
+    def for_prefix(cls, url: str, prefix: str, resolve: Callable[[], str] | None = None) -> Tracker:
         """The process-wide tracker for ``(url, prefix)``, started on first use."""
         ident = (os.getpid(), url, prefix)
         with _trackers_lock:
             tracker = _trackers.get(ident)
             if tracker is None:
-                tracker = _trackers[ident] = cls(url, prefix)
+                tracker = _trackers[ident] = cls(url, prefix, resolve=resolve)
             return tracker
 
     def subscribe(self, listener: Listener) -> None:
@@ -125,8 +133,9 @@ class Tracker:
             backoff = min(backoff * 2, 2.0)
 
     def _connect(self) -> Any:
+        url = self.resolve() if self.resolve else self.url
         pool = redis.ConnectionPool.from_url(
-            self.url, protocol=3, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
+            url, protocol=3, socket_timeout=self.timeout, socket_connect_timeout=self.timeout
         )
         conn: Any = pool.make_connection()
         conn.connect()
