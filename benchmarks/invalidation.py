@@ -117,7 +117,7 @@ def invalidation(url: str) -> str:
         ("invalidate_partition", lambda c: c.invalidate_partition("listeners")),
         ("delete_pattern (SCAN + UNLINK)", lambda c: c.delete_pattern("spotify:user:*")),
     ):
-        cache = make(url, "inv", PARTITIONS=PARTITIONS)
+        cache = make(url, "inv", PARTITIONS=PARTITIONS, SOCKET_TIMEOUT=10, FAIL_OPEN=False)
         for start in range(0, MEMBERS, 5000):
             chunk = {f"spotify:user:{i}": i for i in range(start, start + 5000)}
             cache.set_many(chunk, tags=["big"])  # type: ignore[attr-defined]

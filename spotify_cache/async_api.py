@@ -174,6 +174,8 @@ class AsyncMethods(CacheCore):
         ttl = self._ttl(route, timeout)
         if route.codec.seal_expiry and (ttl is None or ttl > 0):  # the expiry is sealed too
             blob = self._retimed(route, skey, held, ttl)  # type: ignore[arg-type]
+            if blob is None:
+                return False
             return await route.store.aset_if_unchanged(skey, held, blob, ttl)
         return await route.store.atouch(skey, ttl)
 

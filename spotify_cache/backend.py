@@ -224,6 +224,8 @@ class SpotifyCache(AsyncMethods):
         ttl = self._ttl(route, timeout)
         if route.codec.seal_expiry and (ttl is None or ttl > 0):  # the expiry is sealed too
             blob = self._retimed(route, skey, held, ttl)  # type: ignore[arg-type]
+            if blob is None:
+                return False
             return route.store.set_if_unchanged(skey, held, blob, ttl)
         return route.store.touch(skey, ttl)
 

@@ -20,7 +20,7 @@ from typing import Any
 from django.core.cache.backends.base import DEFAULT_TIMEOUT, BaseCache, default_key_func
 
 from . import options as config
-from . import stampede
+from . import stampede, timeouts
 from .codecs import ValueCodec, stamps
 from .codecs.framing import TOMBSTONE
 from .exceptions import InvalidValue
@@ -141,7 +141,7 @@ class CacheCore(BaseCache):
         """Seconds to live: ``None`` forever, ``<= 0`` expire at once."""
         if timeout is DEFAULT_TIMEOUT:
             timeout = self.default_timeout
-        return None if timeout is None else float(timeout)
+        return timeouts.seconds(timeout)
 
     def _ttl(self, route: Route, timeout: Any) -> float | None:
         return route.partition.ttl(timeout, self.default_timeout)
@@ -263,10 +263,14 @@ class CacheCore(BaseCache):
             stamp = stamps.with_meta(stamp, meta)
         return route.codec.encode(skey, value, stamp), self._stampede.store_ttl(ttl)
 
-    def _retimed(self, route: Route, skey: str, held: bytes, ttl: float | None) -> bytes:
-        """``held`` sealed again with a new expiry (``touch`` under ``seal_expiry``)."""
-        value = route.codec.decode(skey, held)
-        stamp = stamps.without_meta(route.codec.stamp_of(skey, held))
+    def _retimed(self, route: Route, skey: str, held: bytes, ttl: float | None) -> bytes | None:
+        """``held`` sealed again with a new expiry (``touch`` under ``seal_expiry``);
+        ``None`` if it went stale meanwhile (an invalidation since it was read)."""
+        try:
+            value = route.codec.decode(skey, held)
+            stamp = stamps.without_meta(route.codec.stamp_of(skey, held))
+        except InvalidValue:
+            return None
         return route.codec.encode(skey, value, stamp, expires_in=ttl)
 
     def _sealed_ttl(self, route: Route, skey: str, left: float | None) -> float | None:

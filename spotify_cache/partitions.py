@@ -27,6 +27,8 @@ from typing import Any
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.exceptions import ImproperlyConfigured
 
+from . import timeouts
+
 DEFAULT = "default"
 STORE_FIELDS = frozenset({"NEAR_CACHE", "STRATEGY", "MAX_ENTRIES", "MAX_BYTES"})
 CODEC_FIELDS = frozenset({"SERIALIZER", "COMPRESSOR"})
@@ -55,7 +57,7 @@ class Partition:
         """Seconds to live for a write with ``timeout``, clamped to ``MAX_TIMEOUT``."""
         if timeout is DEFAULT_TIMEOUT:
             timeout = cache_default if self.timeout is DEFAULT_TIMEOUT else self.timeout
-        ttl = None if timeout is None else float(timeout)
+        ttl = timeouts.seconds(timeout)
         if self.max_timeout is not None and (ttl is None or ttl > self.max_timeout):
             return self.max_timeout
         return ttl

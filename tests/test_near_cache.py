@@ -31,7 +31,7 @@ def prefix() -> str:
 @pytest.fixture
 def near(redis_url: str, prefix: str):
     cache = make_cache(redis_url, KEY_PREFIX=prefix, NEAR_CACHE={"MAX_ENTRIES": 50, "TTL": 30})
-    assert isinstance(cache.store, NearCacheStore)
+    assert isinstance(cache.store.primary, NearCacheStore)  # behind fail-open's FailoverStore
     assert cache.store.tracker.wait_ready(5)
     yield cache
     cache.clear()

@@ -199,7 +199,7 @@ def test_safe_timeouts_by_default(redis_url) -> None:
 
 def test_hung_server_raises_store_unavailable() -> None:
     with RedisServer() as server:
-        hung = make_cache(server.url, KEY_PREFIX="hung")
+        hung = make_cache(server.url, KEY_PREFIX="hung", FAIL_OPEN=False)
         hung.set("k", "v")
         os.kill(server.process.pid, signal.SIGSTOP)
         try:
@@ -227,7 +227,9 @@ def test_a_timed_out_write_is_retried_on_a_new_connection() -> None:
 
 def test_without_retries_a_timeout_raises_and_leaves_no_stale_reply() -> None:
     with RedisServer() as server:
-        cache = make_cache(server.url, KEY_PREFIX="noretry", SOCKET_TIMEOUT=0.25, RETRIES=0)
+        cache = make_cache(
+            server.url, KEY_PREFIX="noretry", SOCKET_TIMEOUT=0.25, RETRIES=0, FAIL_OPEN=False
+        )
         cache.set("other", "value of other")
         server.client().client_pause(400, all=False)
         with pytest.raises(StoreUnavailable):
@@ -239,7 +241,7 @@ def test_without_retries_a_timeout_raises_and_leaves_no_stale_reply() -> None:
 
 def test_dead_server_raises_store_unavailable() -> None:
     server = RedisServer().start()
-    dead = make_cache(server.url, KEY_PREFIX="dead")
+    dead = make_cache(server.url, KEY_PREFIX="dead", FAIL_OPEN=False)
     server.kill()
     server.stop()
     with pytest.raises(StoreUnavailable):

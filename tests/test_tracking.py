@@ -12,7 +12,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 
 from spotify_cache.checks import check_caches
-from spotify_cache.options import codec
 from spotify_cache.stores.near import DEFAULTS, NearCacheStore
 from spotify_cache.stores.redis import RedisStore
 from spotify_cache.stores.tracking import Tracker
@@ -117,7 +116,7 @@ def test_the_near_cache_sees_a_change_pushed_beside_a_key_that_is_not_utf8(
     cache.set("a", "old")
     assert wait_until(lambda: held_locally(cache, "a"), 5)
     skey = cache.make_key("a")
-    new = codec({}).encode(skey, "new")  # what another process's cache.set would write
+    new = cache._codec.encode(skey, "new")  # what another process's cache.set would write
     redis_client.mset({cache.make_key("").encode() + b"\xff": b"x", skey: new})
     try:
         assert wait_until(lambda: cache.get("a") == "new")
@@ -127,7 +126,7 @@ def test_the_near_cache_sees_a_change_pushed_beside_a_key_that_is_not_utf8(
 
 # -- NEAR_CACHE values -------------------------------------------------------------------------
 def test_an_empty_near_cache_dict_means_on_with_defaults(redis_url, prefix) -> None:
-    store = make_cache(redis_url, KEY_PREFIX=prefix, NEAR_CACHE={}).store
+    store = make_cache(redis_url, KEY_PREFIX=prefix, NEAR_CACHE={}).store.primary
     assert isinstance(store, NearCacheStore)
     assert store.local.max_entries == DEFAULTS["MAX_ENTRIES"]
     assert store.ttl_limit == DEFAULTS["TTL"]
@@ -135,7 +134,7 @@ def test_an_empty_near_cache_dict_means_on_with_defaults(redis_url, prefix) -> N
 
 @pytest.mark.parametrize("off", [None, False])
 def test_none_and_false_mean_off(redis_url, prefix, off) -> None:
-    store = make_cache(redis_url, KEY_PREFIX=prefix, NEAR_CACHE=off).store
+    store = make_cache(redis_url, KEY_PREFIX=prefix, NEAR_CACHE=off).store.primary
     assert type(store) is RedisStore
 
 

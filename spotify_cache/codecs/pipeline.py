@@ -169,9 +169,10 @@ class ValueCodec:
         return True
 
     def stamp_of(self, store_key: str, blob: bytes) -> bytes:
-        """The stamp record sealed in an authentic ``blob`` (``b""`` if none);
-        ``InvalidValue`` if refused or stale.  ``incr`` keeps it on the new value."""
-        self.decode(store_key, blob)
+        """The stamp record sealed in ``blob`` (``b""`` if none), for a blob the
+        caller has just decoded (``incr`` keeps it on the new value); only its
+        authenticity is checked again, so a concurrent invalidation cannot make
+        this raise: the new value then carries the old stamp and reads as stale."""
         if not blob[1] & STAMPED:
             return b""
         raw_key = self.context + store_key.encode()

@@ -125,6 +125,43 @@ def test_writes_resume_after_the_primary_is_killed() -> None:
         Chaos(deployment).run()
 
 
+def test_a_failover_reaches_no_caller_with_fail_open() -> None:
+    """The default options: while the sentinels promote the replica, calls miss
+    or go to the fallback; none raises, and writes reach the new primary within
+    5 s of the kill."""
+    need_redis_server()
+    with SentinelDeployment() as deployment:
+        prefix = f"fo{os.urandom(3).hex()}"
+        cache = make_cache(
+            deployment.location, KEY_PREFIX=prefix, SENTINELS=deployment.addresses, NEAR_CACHE={}
+        )
+        chaos = Chaos(deployment, cache=cache)
+        threads = [threading.Thread(target=chaos.work, args=(i,)) for i in range(Chaos.THREADS)]
+        for thread in threads:
+            thread.start()
+        try:
+            time.sleep(0.3)
+            old = deployment.master_port()
+            killed_at = time.monotonic()
+            deployment.kill_primary()
+            new = deployment.wait_for_new_master(old, 10)
+            direct = make_cache(
+                deployment.location,
+                KEY_PREFIX=prefix,
+                SENTINELS=deployment.addresses,
+                FAIL_OPEN=False,
+            )
+            written = chaos.writes_since(killed_at)
+            wait_for(lambda: direct.get("k0", 0) > written, 5, "no write reached the new primary")
+            assert time.monotonic() - killed_at < 5.0 + 10
+            assert new is not None
+        finally:
+            chaos.stop.set()
+            for thread in threads:
+                thread.join()
+        assert chaos.errors() == []
+
+
 class Chaos:
     """Four threads of set/get/touch while the primary is SIGKILLed, replaced, and
     comes back as a replica (restarted as one, as a supervisor that knows the new
@@ -132,16 +169,22 @@ class Chaos:
 
     THREADS = 4
 
-    def __init__(self, deployment: SentinelDeployment) -> None:
+    def __init__(self, deployment: SentinelDeployment, cache: Any = None) -> None:
         self.deployment = deployment
-        self.cache = sentinel_cache(deployment, NEAR_CACHE={}, PARTITIONS={})
+        self.cache = cache or sentinel_cache(deployment, NEAR_CACHE={}, PARTITIONS={})
         self.log: list[tuple[float, BaseException | None]] = []
+        self.counts: dict[int, list[tuple[float, int]]] = {}
         self.stop = threading.Event()
+
+    def writes_since(self, moment: float) -> int:
+        """The number thread 0 was writing at ``moment`` (later writes are larger)."""
+        return max((n for at, n in self.counts.get(0, []) if at <= moment), default=0)
 
     def work(self, index: int) -> None:
         n = 0
         while not self.stop.is_set():
             n += 1
+            self.counts.setdefault(index, []).append((time.monotonic(), n))
             try:
                 self.cache.set(f"k{index}", n, tags=["chaos"])  # records, then SET on the wire
                 self.cache.get(f"k{index}")  # near-cache, or GET + PTTL from the primary

@@ -64,10 +64,6 @@ def test_the_redis_store_refuses_nan(store) -> None:
         store.set(store.namespace[:-1] + "k", b"v", math.nan)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="until core.get_backend_timeout and partitions.Partition.ttl call timeouts.seconds",
-)
 @pytest.mark.parametrize("where", ["memory", "redis"])
 def test_one_rule_through_the_cache(where, redis_url) -> None:
     location = "memory://" if where == "memory" else redis_url
