@@ -138,7 +138,8 @@ def main() -> None:
     with redis_url(args.redis_url) as url:
         body = (
             f"{args.rounds} rounds of {args.seconds} s, median round; value of "
-            f"{len(str(VALUE))} characters, AES-GCM under a key derived from SECRET_KEY (the default), Python {sys.version.split()[0]}.\n\n"
+            f"{len(str(VALUE))} characters, AES-GCM under a key derived from SECRET_KEY "
+            f"(the default), Python {sys.version.split()[0]}.\n\n"
             + read_path(url, args.seconds, args.rounds)
             + "\n\n"
             + invalidation(url)
