@@ -15,12 +15,13 @@ class SpotifyCacheConfig(AppConfig):
 
         from . import checks  # noqa: F401  (registers the checks)
         from .invalidation import bindings, hooks
-        from .security import partitions_sync, receivers
+        from .security import partitions_sync, rbac, receivers
 
         hooks.connect()
         bindings.load_settings()
         bindings.connect_receivers()
         receivers.connect()  # the audit log
+        rbac.connect()  # object permissions of removed partitions are deleted
         post_migrate.connect(
             partitions_sync.after_migrate, sender=self, dispatch_uid="spotify_cache.partitions"
         )

@@ -66,6 +66,14 @@ class CacheManager:
     def __repr__(self) -> str:
         return f"<CacheManager {type(self.cache).__name__}>"
 
+    def for_user(self, user: Any, request: Any = None) -> CacheManager:
+        """This cache acting for ``user``: invalidations and ``clear`` need the user's
+        permission on each partition they reach (``PermissionDenied``, audited);
+        see docs/rbac.md."""
+        from .security.scoped import UserCacheManager  # above the facade: imported late
+
+        return UserCacheManager(self, user, request)
+
     def get(self, key: str, default: Any = None) -> Any:
         return self.cache.get(key, default)
 

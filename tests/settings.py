@@ -18,6 +18,7 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "guardian",
     "spotify_cache",
     "example_project.music",
 ]
@@ -30,6 +31,12 @@ else:
     DJANGO_SUITE_ERROR = ""
     sys.path.append(DJANGO_SUITE_DIR)
     INSTALLED_APPS.append("cache")
+
+# Object permissions on partitions (docs/rbac.md): guardian's backend after Django's.
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
+]
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",

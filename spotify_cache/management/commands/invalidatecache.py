@@ -7,23 +7,34 @@
     manage.py invalidatecache --tag artist:7 --cache default
     manage.py invalidatecache --partition catalog
     manage.py invalidatecache --model music.Track --pk 3 --pk 4
+    manage.py invalidatecache --partition catalog --as-user alice
 
 A thin shell over ``cache.invalidate``, ``invalidate_tags``,
 ``invalidate_partition`` and ``invalidation.invalidate_model``; every mistake
 (unknown cache, partition or model, an unbound model, a bad combination,
-nothing to do) is a ``CommandError``, so the exit status is 1.
+nothing to do) is a ``CommandError``, so the exit status is 1.  With
+``--as-user``, the user's ``invalidate`` permission is checked on every
+partition the targets reach before anything is done (``rbac``: a denial is
+audited and exits 1), and the invalidations are recorded as the user's.
 """
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from typing import Any
 
 from django.apps import apps
+from django.contrib.auth import get_user_model
 from django.core.cache import InvalidCacheBackendError, caches
+from django.core.exceptions import PermissionDenied
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from ...core import is_glob
 from ...invalidation import bindings
-from ...invalidation.targets import Plan
+from ...invalidation.targets import Plan, Targets
+from ...security import audit, rbac
+from ...security.operations import partition_names
+from ...security.scoped import glob_partitions
 
 REASON = "manage.py invalidatecache"
 
@@ -40,9 +51,22 @@ class Command(BaseCommand):
         parser.add_argument("--pk", action="append", default=[], help="a row of --model")
         parser.add_argument("--cache", help='the CACHES alias (default "default")')
         parser.add_argument("--dry-run", action="store_true", help="report, remove nothing")
+        parser.add_argument(
+            "--as-user",
+            metavar="USERNAME",
+            help="act for USERNAME: their invalidate permission on each partition reached "
+            "is checked first (a denial is audited), and the invalidation is recorded as theirs",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         _check_combination(options)
+        user = _user(options["as_user"]) if options["as_user"] else None
+        with audit.acting_as(user) if user is not None else nullcontext():
+            if user is not None:
+                _authorize(user, options)
+            self._invalidate(options)
+
+    def _invalidate(self, options: dict[str, Any]) -> None:
         dry_run = options["dry_run"]
         if options["model"]:
             self._model(options["model"], options["pk"], dry_run)
@@ -127,6 +151,61 @@ def _check_combination(options: dict[str, Any]) -> None:
         raise CommandError(
             "nothing to invalidate: give --key, --pattern, --tag, --partition or --model"
         )
+
+
+def _user(username: str) -> Any:
+    try:
+        return get_user_model()._default_manager.get_by_natural_key(username)
+    except get_user_model().DoesNotExist as exc:
+        raise CommandError(f"unknown user {username!r} (--as-user)") from exc
+
+
+def _authorize(user: Any, options: dict[str, Any]) -> None:
+    """``CommandError`` (after the audited denial) unless ``user`` may invalidate in
+    every partition the targets reach."""
+    for alias, names in _reach(options).items():
+        try:
+            rbac.require_all(user, "invalidate", alias, names, operation=REASON)
+        except PermissionDenied as exc:
+            raise CommandError(f"permission denied: {exc}") from exc
+
+
+def _reach(options: dict[str, Any]) -> dict[str, set[str]]:
+    """Cache alias -> the partitions the requested invalidation reaches."""
+    if options["model"]:
+        model = _model(options["model"])
+        rows = [model._meta.pk.to_python(pk) for pk in options["pk"]] or None
+        try:
+            plan = bindings.model_plan(model, rows)
+        except LookupError as exc:
+            raise CommandError(str(exc)) from exc
+        return {alias: _targets_reach(_cache(alias), t) for alias, t in plan.items()}
+    alias = options["cache"] or "default"
+    cache = _cache(alias)
+    if options["partition"] and options["partition"] not in cache.partitions:
+        return {}  # _partition names the known ones
+    targets = Targets(
+        keys={**dict.fromkeys(options["key"], False), **_pattern(options["pattern"])},
+        tags=set(options["tag"]),
+        partitions={options["partition"]} if options["partition"] else set(),
+    )
+    return {alias: _targets_reach(cache, targets)}
+
+
+def _pattern(pattern: str | None) -> dict[str, bool]:
+    return {pattern: True} if pattern else {}
+
+
+def _targets_reach(cache: Any, targets: Targets) -> set[str]:
+    if targets.tags:  # a tag can be on a value of any partition
+        return set(partition_names(cache))
+    names = set(targets.partitions)
+    for key, glob in targets.keys.items():
+        if glob or (glob is None and is_glob(key)):
+            names |= glob_partitions(cache, key)
+        else:
+            names.add(cache.partition_of(key))
+    return names
 
 
 def _cache(alias: str) -> Any:
