@@ -51,8 +51,16 @@ INSTALLED_APPS = [
     "django.contrib.sessions",
     "django.contrib.messages",
     "django.contrib.staticfiles",
+    "guardian",  # object permissions on cache partitions (docs/rbac.md)
     "spotify_cache",
     "example_project.music",
+]
+
+# Django's permissions, then guardian's per-object ones (granted in the admin on
+# each cache partition: invalidate, warm, clear, view its audit log...).
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "guardian.backends.ObjectPermissionBackend",
 ]
 
 MIDDLEWARE = [

@@ -10,6 +10,7 @@ a field, click and wait for the next page, read the DOM.
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import os
@@ -38,6 +39,7 @@ class Browser:
             "--disable-background-networking",
             "--disable-component-update",
             "--disable-sync",
+            "--window-size=1280,900",
             "--remote-debugging-pipe",
             f"--user-data-dir={profile}",
             "about:blank",
@@ -159,6 +161,13 @@ class Page:
 
     def html(self) -> str:
         return str(self.evaluate("document.documentElement.outerHTML"))
+
+    def screenshot(self, path: Path) -> Path:
+        """Save the whole page as a PNG at ``path`` (its directory is created)."""
+        shot = self.call("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(base64.b64decode(shot["data"]))
+        return path
 
     def evaluate(self, expression: str) -> Any:
         done = self.call("Runtime.evaluate", {"expression": expression, "returnByValue": True})

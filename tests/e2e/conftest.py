@@ -29,11 +29,14 @@ def require_chromium() -> str:
 
 
 @contextmanager
-def demo_site(directory: Path, redis_url: str = "", **env: str) -> Iterator[str]:
+def demo_site(
+    directory: Path, redis_url: str = "", *, setup: str = "", **env: str
+) -> Iterator[str]:
     """The example project on SQLite in ``directory``, migrated and seeded with a small
     catalogue, served by ``runserver``; yields its URL.  The memory store, or Redis at
     ``redis_url`` (under a key prefix of its own).  ``env`` adds environment variables;
-    ``DJANGO_SUPERUSER_PASSWORD`` among them creates the superuser ``admin``."""
+    ``DJANGO_SUPERUSER_PASSWORD`` among them creates the superuser ``admin``.  ``setup``
+    is Python run by ``manage.py shell -c`` before the server starts (users, grants)."""
     environ = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "example_project.settings",
@@ -55,6 +58,8 @@ def demo_site(directory: Path, redis_url: str = "", **env: str) -> Iterator[str]
     run("seed_demo", "--listeners", "20", "--events", "500")
     if "DJANGO_SUPERUSER_PASSWORD" in env:
         run("createsuperuser", "--noinput", "--username", "admin", "--email", "a@b.example")
+    if setup:
+        run("shell", "-c", setup)
     port = free_port()
     with open(directory / "server.log", "wb") as log:
         server = subprocess.Popen(
