@@ -32,7 +32,7 @@ from .stores.versions import Versions
 RECORD_VERSION = GENERATION_VERSION
 _MARK = "\x00spotify-record\x00"
 #: Routes remembered per key (partitions never change while the process runs).
-MEMO_LIMIT = 65536
+MEMO_LIMIT = 16384
 
 
 class Route(NamedTuple):

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 #: Seconds a record lives at least, whatever the TTL of the value that made it.
 MIN_TTL = 86400.0
 #: Stamp bodies remembered as verified (cleared wholesale when full).
-VERIFIED_LIMIT = 65536
+VERIFIED_LIMIT = 16384
 _NEVER = float("inf")
 
 
