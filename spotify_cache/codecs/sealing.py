@@ -27,6 +27,7 @@ import binascii
 import hashlib
 import hmac
 import os
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -43,6 +44,7 @@ KEY_BYTES = 32
 NONCE_BYTES = 12
 MAC_BYTES = 32
 _COPY_LIMIT = 4096
+_FERNET_TOKEN = re.compile(rb"[A-Za-z0-9_-]*={0,2}")
 
 
 def generate_key() -> str:
@@ -229,6 +231,8 @@ class FernetSealer(Sealer):
         return header + token
 
     def _open_one(self, prepared: Any, blob: bytes, bound_key: bytes) -> bytes:
+        if not _canonical_token(blob):
+            raise InvalidValue("auth")
         try:
             plain = prepared.decrypt(blob[HEADER_SIZE:])
         except InvalidToken:
@@ -237,6 +241,17 @@ class FernetSealer(Sealer):
         if not hmac.compare_digest(plain[: len(prefix)], prefix):
             raise InvalidValue("auth")
         return plain[len(prefix) :]
+
+
+def _canonical_token(blob: bytes) -> bool:
+    """Whether the token after the header is the one encoding ``encrypt`` makes.
+    Fernet decodes base64 leniently (stray bytes skipped, spare bits ignored), so
+    without this a blob could be padded with junk, or respelled, and still open."""
+    size = len(blob) - HEADER_SIZE
+    if size % 4 or _FERNET_TOKEN.fullmatch(blob, HEADER_SIZE) is None:
+        return False
+    tail = blob[-4:] if size else b""
+    return base64.urlsafe_b64encode(base64.urlsafe_b64decode(tail)) == tail
 
 
 ALGORITHMS: dict[str, type[Sealer]] = {

@@ -117,13 +117,17 @@ def split(payload: bytes) -> tuple[bytes, bytes]:
 
 
 def unpack(body: bytes) -> list[tuple[str, bytes]]:
-    """The ``(name, token)`` records of a stamp body."""
+    """The ``(name, token)`` records of a stamp body; ``InvalidValue`` if malformed."""
     records, at = [], 0
     while at < len(body):
         size = body[at]
         end = at + 1 + size + TOKEN_BYTES
         if end > len(body):
             raise InvalidValue("stamp")
-        records.append((body[at + 1 : at + 1 + size].decode(), body[at + 1 + size : end]))
+        try:
+            name = body[at + 1 : at + 1 + size].decode()
+        except UnicodeDecodeError:  # only a writer holding the key could seal this
+            raise InvalidValue("stamp") from None
+        records.append((name, body[at + 1 + size : end]))
         at = end
     return records
