@@ -137,7 +137,7 @@ class AsyncMethods(CacheCore):
         if value is not MISSING:
             if self._fresh_enough(skey, meta):
                 return value
-            if self._stampede.expired(meta):  # serve stale, refresh behind (once per loop)
+            if self._stampede.serves_stale(meta):  # serve stale, refresh behind (once per loop)
                 flight = self._flight_scope + skey
                 _refresh_behind(_ASYNC_FLIGHTS.run(flight, load, self._stampede.wait))
                 return value

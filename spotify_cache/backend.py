@@ -161,7 +161,7 @@ class SpotifyCache(AsyncMethods):
         if value is not MISSING:
             if self._fresh_enough(skey, meta):
                 return value
-            if self._stampede.expired(meta):  # serve stale, refresh behind
+            if self._stampede.serves_stale(meta):  # serve stale, refresh behind
                 load = functools.partial(self._load, route, skey, seen, default, timeout, tags)
                 _FLIGHTS.refresh_in_background(flight, load)
                 return value

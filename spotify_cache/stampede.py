@@ -68,6 +68,15 @@ class Policy:
     def expired(self, meta: Meta | None) -> bool:
         return meta is not None and time.time() >= meta.expires_at
 
+    def serves_stale(self, meta: Meta | None) -> bool:
+        """Whether a value past its expiry is served while it is refreshed: only
+        inside the ``STALE`` window, which the sealed expiry bounds too (a blob put
+        back into Redis after the window ended, or with ``STALE`` 0, is a miss)."""
+        if meta is None:
+            return False
+        now = time.time()
+        return meta.expires_at <= now < meta.expires_at + self.stale
+
     def refresh_early(self, meta: Meta | None) -> bool:
         """XFetch: whether this reader should recompute before expiry."""
         if meta is None or self.beta <= 0:
