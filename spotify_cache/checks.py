@@ -8,12 +8,15 @@ Ids:
   spotify_cache.E005  two caches on one Redis database whose keys can collide (KEY_PREFIX
                       equal, or one is the other's followed by ":<int>")
   spotify_cache.E006  OPTIONS["PARTITIONS"] invalid (names the partition and the field)
+  spotify_cache.E007  TLS certificate verification off (ssl_cert_reqs=none in LOCATION,
+                      CONNECTION_POOL_KWARGS or SENTINEL_KWARGS) while DEBUG is off
   spotify_cache.W001  no ENCRYPTION_KEYS while DEBUG is off (keys derived from SECRET_KEY)
   spotify_cache.W002  ALGORITHM "hmac" while DEBUG is off (values authenticated, not encrypted)
 """
 
 from __future__ import annotations
 
+import ssl
 from itertools import combinations
 from typing import Any
 from urllib.parse import SplitResult, parse_qs, urlsplit
@@ -60,7 +63,44 @@ def check_cache(alias: str, params: dict[str, Any]) -> list[CheckMessage]:
         check_partitions(params.get("LOCATION", ""), options)
     except ImproperlyConfigured as exc:
         return [Error(f"CACHES[{alias!r}]: {exc}", id=_error_id(str(exc)))]
-    return [] if settings.DEBUG else _key_warnings(alias, options)
+    if settings.DEBUG:
+        return []
+    return _transport_errors(alias, params) + _key_warnings(alias, options)
+
+
+def _transport_errors(alias: str, params: dict[str, Any]) -> list[CheckMessage]:
+    """``E007`` when a connection would accept any certificate."""
+    options = params.get("OPTIONS") or {}
+    places = [
+        f"LOCATION {url!r}"
+        for url in config.location_urls(params.get("LOCATION", ""))
+        if any(_verification_off(v) for v in parse_qs(urlsplit(url).query).get("ssl_cert_reqs", []))
+    ]
+    for name in ("CONNECTION_POOL_KWARGS", "SENTINEL_KWARGS"):
+        kwargs = options.get(name) or {}
+        if "ssl_cert_reqs" in kwargs and _verification_off(kwargs["ssl_cert_reqs"]):
+            places.append(f'OPTIONS["{name}"]')
+    if not places:
+        return []
+    return [
+        Error(
+            f"CACHES[{alias!r}] turns off TLS certificate verification (ssl_cert_reqs=none "
+            f"in {', '.join(places)}): anyone on the network path can pose as Redis, see "
+            "every key and command, and drop, delay or replay values.",
+            hint="Use ssl_cert_reqs=required with ssl_ca_certs=<the CA that signed the "
+            "server's certificate>, e.g. rediss://host:6380/0?ssl_cert_reqs=required"
+            "&ssl_ca_certs=/etc/redis/ca.pem (see docs/security.md).",
+            id="spotify_cache.E007",
+        )
+    ]
+
+
+def _verification_off(value: Any) -> bool:
+    """Whether an ``ssl_cert_reqs`` value lets any certificate through (redis-py
+    reads ``None`` as ``CERT_NONE``)."""
+    if value is None or (not isinstance(value, str) and value == ssl.CERT_NONE):
+        return True
+    return isinstance(value, str) and value.strip().lower() in ("none", "cert_none")
 
 
 def _key_warnings(alias: str, options: dict[str, Any]) -> list[CheckMessage]:
