@@ -151,8 +151,10 @@ def test_service_resumes_after_a_primary_is_killed(
         f"{len(log.calls)} ({dict(log.errors)})"
     )
     # Calls on the surviving shards and, once promoted, on the killed one succeed again:
-    assert last_failure <= promoted + RECOVERY
-    assert sum(1 for t, ok in log.calls if ok and t > last_failure) > 50
+    if not fail_open:  # with fail-open a "failure" is a rare read-after-write mismatch,
+        # which may be the last call recorded as the threads stop: errors are checked below
+        assert last_failure <= promoted + RECOVERY
+        assert sum(1 for t, ok in log.calls if ok and t > last_failure) > 50
     assert _resumed(cache, raw, deadline=promoted + RECOVERY)
     if fail_open:  # the outage was misses (or this process's own writes), never an error
         assert log.errors == {}
